@@ -1,0 +1,27 @@
+"Shared fixtures: repository paths and the data root (../shared/data unless DYNAGUIDE_DATA says otherwise)."
+import os
+from pathlib import Path
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+def data_dir() -> Path | None:
+    "The data root if it exists, else None."
+    p = Path(os.environ.get('DYNAGUIDE_DATA') or REPO.parent / 'shared' / 'data')
+    return p if p.is_dir() else None
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
+
+@pytest.fixture
+def data() -> Path:
+    d = data_dir()
+    if d is None: pytest.skip('no data root: set DYNAGUIDE_DATA or place the data in ../shared/data')
+    return d
+
+@pytest.fixture
+def bsds_image(data) -> Path:
+    p = data / 'BSDS500' / 'images' / 'val' / '101085.jpg'
+    if not p.exists(): pytest.skip(f'{p} not found')
+    return p
