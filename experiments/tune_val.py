@@ -1,0 +1,70 @@
+"""Tune the per-image loop on BSDS500 val (never test): score guidance alone and DynaGuide variants with the BSDS protocol.
+
+    python experiments/tune_val.py --n 10 --variant base --variant hungarian ... [--root ../shared/data] [--out results/tuning]
+
+A variant is a name from VARIANTS (settings on top of the `dynaguide` preset). Per-image results are cached as .npz in
+--out/cache/<variant>/<id>.npz, so a rerun only computes what is missing. Prints one line per variant: All/Fine/Coarse/Mean and
+median seconds per image, and writes --out/val_<tag>.{csv,md,json}."""
+import argparse, os, time, sys
+from pathlib import Path
+import numpy as np, torch
+
+BASE = dict(max_side=160, p=100, max_iter=150, patience=30, threads=1)
+VARIANTS = {
+    'guidance': None,  # the guidance alone, at full resolution
+    'base': {},
+    'hungarian': dict(align='hungarian'),
+    'reference': dict(align='reference'),
+    'hungarian-gw2': dict(align='hungarian', guide_weight=2.0),
+    'hungarian-nodiag': dict(align='hungarian', diagonals=False),
+    'hungarian-beta30': dict(align='hungarian', beta=30.0),
+    'hungarian-240': dict(align='hungarian', max_side=240),
+    'hungarian-gf': dict(align='hungarian', refine='guided'),
+    'kanezaki': dict(preset='kanezaki'),
+    'dynaseg-fsf': dict(preset='dynaseg-fsf'),
+}
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--root', default=os.environ.get('DYNAGUIDE_DATA', str(Path(__file__).resolve().parents[2] / 'shared' / 'data')))
+    ap.add_argument('--n', type=int, default=10); ap.add_argument('--split', default='val')
+    ap.add_argument('--guidance', default='felzenszwalb')
+    ap.add_argument('--variant', action='append', default=[])
+    ap.add_argument('--set', action='append', default=[], help='NAME=VALUE applied to every variant')
+    ap.add_argument('--out', default='results/tuning'); ap.add_argument('--tag', default='')
+    a = ap.parse_args()
+    if a.split == 'test': sys.exit('tuning on the test split is not allowed')
+    from dynaguide.data import BSDS500
+    from dynaguide.metrics import score_bsds, reduce_bsds
+    from dynaguide.guidance import compute_guidance
+    from dynaguide.segment import segment
+    from dynaguide.cli import parse_settings
+    from dynaguide.core import save_table
+    ds = BSDS500(a.root, a.split)
+    items = [ds[i] for i in range(min(a.n, len(ds)))]
+    common = {**BASE, **parse_settings(a.set)}
+    rows = []
+    for v in a.variant or ['guidance', 'base']:
+        cache = Path(a.out) / 'cache' / f'{a.guidance}-{v}-{"_".join(a.set) or "default"}'; cache.mkdir(parents=True, exist_ok=True)
+        scores, secs = [], []
+        for it in items:
+            f = cache / f'{it.id}.npz'
+            if f.exists(): z = np.load(f); lab, s = z['labels'], float(z['seconds'])
+            else:
+                if VARIANTS[v] is None:
+                    t = time.perf_counter(); lab = compute_guidance(it.image_path, a.guidance).labels; s = time.perf_counter() - t
+                else:
+                    ov = {**common, **VARIANTS[v]}; preset = ov.pop('preset', 'dynaguide')
+                    g = a.guidance if preset == 'dynaguide' else None
+                    r = segment(it.image_path, guidance=g, preset=preset, **ov); lab, s = r.labels, r.seconds + r.guidance_seconds
+                np.savez_compressed(f, labels=lab, seconds=s)
+            scores.append(score_bsds(lab, it.segmentations, it.id)); secs.append(s)
+        m = reduce_bsds(scores)
+        row = dict(variant=v, guidance=a.guidance, n=len(items), **{k: m[k] for k in ('all', 'fine', 'coarse', 'mean', 'covering', 'pri', 'voi')},
+                   median_s=float(np.median(secs)), settings=str({**common, **(VARIANTS[v] or {})}) if VARIANTS[v] is not None else 'full res')
+        rows.append(row)
+        print(f"{v:22s} all {m['all']:.3f} fine {m['fine']:.3f} coarse {m['coarse']:.3f} mean {m['mean']:.3f}  cov {m['covering']:.3f}  {np.median(secs):6.1f} s/img", flush=True)
+    save_table(rows, Path(a.out) / f'val_{a.guidance}{a.tag}', params=dict(vars(a), base=common), title=f'BSDS500 {a.split} tuning, first {len(items)} images')
+
+if __name__ == '__main__':
+    main()
