@@ -4,6 +4,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+REAL = Path(os.environ.get('DYNAGUIDE_DATA') or REPO.parent / 'shared' / 'data')
+
+def need(*parts) -> Path:
+    "The data root if REAL/parts is a folder, else skip the test with a message naming the path."
+    p = REAL.joinpath(*parts)
+    if not p.is_dir(): pytest.skip(f'real data not found at {p} (set DYNAGUIDE_DATA)')
+    return REAL
 
 def data_dir() -> Path | None:
     "The data root if it exists, else None."

@@ -9,14 +9,7 @@ from PIL import Image
 from dynaguide import data as D
 from dynaguide.core import ImageReadError
 
-REPO = Path(__file__).resolve().parents[1]
-REAL = Path(os.environ.get('DYNAGUIDE_DATA') or REPO.parent/'shared'/'data')
-
-
-def need(*parts):
-    p = REAL.joinpath(*parts)
-    if not p.is_dir(): pytest.skip(f'real data not found at {p} (set DYNAGUIDE_DATA)')
-    return REAL
+from conftest import REPO, REAL, need
 
 
 def jpg(path, h, w, seed=0):

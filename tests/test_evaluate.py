@@ -10,14 +10,7 @@ from dynaguide import data as D, metrics as M
 from dynaguide.core import save_labels
 from dynaguide.evaluate import add_eval_parser, load_label_map, load_soft_mask
 
-REPO = Path(__file__).resolve().parents[1]
-REAL = Path(os.environ.get('DYNAGUIDE_DATA') or REPO.parent/'shared'/'data')
-
-
-def need(*parts):
-    p = REAL.joinpath(*parts)
-    if not p.is_dir(): pytest.skip(f'real data not found at {p} (set DYNAGUIDE_DATA)')
-    return REAL
+from conftest import REPO, REAL, need
 
 
 def parser():

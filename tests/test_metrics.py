@@ -9,14 +9,7 @@ from scipy import ndimage
 
 from dynaguide import metrics as M
 
-REPO = Path(__file__).resolve().parents[1]
-REAL = Path(os.environ.get('DYNAGUIDE_DATA') or REPO.parent/'shared'/'data')
-
-
-def need(*parts):
-    p = REAL.joinpath(*parts)
-    if not p.is_dir(): pytest.skip(f'real data not found at {p} (set DYNAGUIDE_DATA)')
-    return REAL
+from conftest import REPO, REAL, need
 
 
 def blocky(rng, shape, k, block=3):
