@@ -24,6 +24,16 @@ VARIANTS = {
     'hungarian-beta60-lr01': dict(align='hungarian', beta=60.0, lr=0.01),
     'hungarian-240': dict(align='hungarian', max_side=240),
     'hungarian-gf': dict(align='hungarian', refine='guided'),
+    # issue 4: full resolution vs guided refinement (a) vs reduced resolution with guided upsampling (b)
+    'res-full': dict(max_side=None),
+    'res-full-refine': dict(max_side=None, refine='guided'),
+    'res-320-bilinear': dict(max_side=320),
+    'res-320-guided': dict(max_side=320, upsample='guided'),
+    'res-240-bilinear': dict(max_side=240),
+    'res-240-guided': dict(max_side=240, upsample='guided'),
+    'res-160-bilinear': dict(max_side=160),
+    'res-160-guided': dict(max_side=160, upsample='guided'),
+    'res-160-guided-refine': dict(max_side=160, upsample='guided', refine='guided'),
     'kanezaki': dict(preset='kanezaki'),
     'dynaseg-fsf': dict(preset='dynaseg-fsf'),
 }
@@ -35,6 +45,7 @@ def main():
     ap.add_argument('--guidance', default='felzenszwalb')
     ap.add_argument('--variant', action='append', default=[])
     ap.add_argument('--set', action='append', default=[], help='NAME=VALUE applied to every variant')
+    ap.add_argument('--also-refine', action='store_true', help='also score variant+refine: guided filter on the same run\'s response')
     ap.add_argument('--out', default='results/tuning'); ap.add_argument('--tag', default='')
     a = ap.parse_args()
     if a.split == 'test': sys.exit('tuning on the test split is not allowed')
@@ -44,11 +55,15 @@ def main():
     from dynaguide.segment import segment
     from dynaguide.cli import parse_settings
     from dynaguide.core import save_table
+    from dynaguide.guidance import relabel_consecutive
     ds = BSDS500(a.root, a.split)
     items = [ds[i] for i in range(min(a.n, len(ds)))]
     common = {**BASE, **parse_settings(a.set)}
     rows = []
-    for v in a.variant or ['guidance', 'base']:
+    variants = []
+    for v in a.variant or ['guidance', 'base']: variants += [v] + ([f'{v}+refine'] if a.also_refine and VARIANTS[v] is not None else [])
+    for v in variants:
+        if v.endswith('+refine') and VARIANTS.get(v) is None: VARIANTS[v] = {**VARIANTS[v[:-7]], 'refine': 'guided'}
         cache = Path(a.out) / 'cache' / f'{a.guidance}-{v}-{"_".join(a.set) or "default"}'; cache.mkdir(parents=True, exist_ok=True)
         scores, secs = [], []
         for it in items:
@@ -61,6 +76,13 @@ def main():
                     ov = {**common, **VARIANTS[v]}; preset = ov.pop('preset', 'dynaguide')
                     g = a.guidance if preset == 'dynaguide' else None
                     r = segment(it.image_path, guidance=g, preset=preset, **ov); lab, s = r.labels, r.seconds + r.guidance_seconds
+                    if a.also_refine and ov.get('refine', 'none') == 'none':   # (a) from the same run: guided filter on the full-size response
+                        from dynaguide.filters import guided_filter, gray_guide
+                        from dynaguide.core import image_to_tensor
+                        t = time.perf_counter()
+                        q = guided_filter(gray_guide(image_to_tensor(it.image_path, 'cpu')), r.response[None])
+                        rf = cache.parent / (cache.name.replace(f'-{v}-', f'-{v}+refine-')); rf.mkdir(exist_ok=True)
+                        np.savez_compressed(rf / f'{it.id}.npz', labels=relabel_consecutive(q[0].argmax(0).numpy()), seconds=s + time.perf_counter() - t)
                 np.savez_compressed(f, labels=lab, seconds=s)
             scores.append(score_bsds(lab, it.segmentations, it.id)); secs.append(s)
         m = reduce_bsds(scores)
