@@ -21,6 +21,7 @@ VARIANTS = {
     'hungarian-beta60': dict(align='hungarian', beta=60.0),
     'hungarian-beta200': dict(align='hungarian', beta=200.0),
     'majority-beta60': dict(align='majority', beta=60.0),
+    'reference-beta60': dict(align='reference', beta=60.0),
     'hungarian-beta60-lr01': dict(align='hungarian', beta=60.0, lr=0.01),
     'hungarian-240': dict(align='hungarian', max_side=240),
     'hungarian-gf': dict(align='hungarian', refine='guided'),
