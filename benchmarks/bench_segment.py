@@ -14,6 +14,7 @@ SETTINGS = {
     'max_side=320, p=100, patience=30': dict(max_side=320, patience=30),
     'max_side=240, p=64, patience=20': dict(max_side=240, p=64, patience=20),
     'max_side=160, p=32, patience=20': dict(max_side=160, p=32, patience=20),
+    'cpu profile (max_side=160, p=64, patience=30, <=100 it, guided upsampling)': dict(profile='cpu'),
 }
 
 def matmul_gflops(n=2048, reps=5):
@@ -30,13 +31,14 @@ def run_one(image, overrides, cap, cap_fast, threads, q):
     from dynaguide.segment import segment, make_config, _resize_to_side
     from dynaguide.model import DynaCNN, conv_flops
     img = load_image(image)
-    cfg = make_config('dynaguide', **overrides)
     ov = dict(overrides)
+    profile = ov.pop('profile', 'paper')
+    cfg = make_config('dynaguide', profile, **ov)
     cap = cap if cfg.patience is None else cap_fast
     capped = cfg.max_iter > cap
     if capped: ov['max_iter'] = cap
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    r = segment(img, **ov)
+    r = segment(img, profile=profile, **ov)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     h, w = _resize_to_side(torch.zeros(1, 1, *img.shape[:2]), cfg.max_side).shape[-2:]
     fwd = conv_flops(DynaCNN(cfg.p, cfg.n_conv, skip=cfg.skip), h, w)
@@ -53,6 +55,7 @@ def main():
     ap.add_argument('--cap', type=int, default=40, help='most iterations actually run for the paper setting')
     ap.add_argument('--cap-fast', type=int, default=300, help='most iterations run for the settings with a patience stop')
     ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--only', default='', help='run only the settings whose name contains this text (the paper setting always runs, as the reference)')
     a = ap.parse_args()
     test = Path(a.root) / 'BSDS500' / 'images' / 'test'
     if not test.is_dir(): sys.exit(f'BSDS500 test images not found under {a.root} (pass --root or set DYNAGUIDE_DATA)')
@@ -62,7 +65,8 @@ def main():
     print(f'image {image.name}; torch {torch.__version__}, {a.threads} thread(s); matmul reference {ref:.1f} GFLOP/s (2048^2 fp32)')
     ctx = mp.get_context('spawn')
     rows = []
-    for name, ov in SETTINGS.items():
+    for i, (name, ov) in enumerate(SETTINGS.items()):
+        if i and a.only not in name: continue
         q = ctx.Queue(); p = ctx.Process(target=run_one, args=(str(image), ov, a.cap, a.cap_fast, a.threads, q)); p.start()
         r = q.get(); p.join(); r['setting'] = name; rows.append(r)
         ach = r['iter_gflop'] / r['s_per_iter']
