@@ -129,15 +129,23 @@ def save_labels(path: str | os.PathLike, labels: np.ndarray | torch.Tensor) -> P
     return p
 
 def load_labels(path: str | os.PathLike) -> np.ndarray:
-    "Read a label map (PNG of any bit depth, first channel of RGB, or `.npy`) as int64 (H, W)."
+    "Read a label map (PNG of any bit depth or palette indices, gray-valued RGB, or `.npy` of integral values) as int64 (H, W)."
     p = Path(path)
     if not p.exists(): raise FileNotFoundError(f'{p}: no such label file')
-    if p.suffix.lower() == '.npy': a = np.load(p)
+    if p.suffix.lower() == '.npy':
+        a = np.load(p)
+        if a.dtype.kind not in 'biuf': raise ValueError(f'{p}: a label map must hold integer ids; got dtype {a.dtype}')
+        if a.dtype.kind == 'f' and (not np.isfinite(a).all() or (a != np.round(a)).any()):
+            raise ValueError(f'{p}: a label map must hold integer ids; got fractional values (soft masks are read by dynaguide.evaluate.load_soft_mask)')
     else:
         try:
-            with Image.open(p) as im: a = np.asarray(im)
+            with Image.open(p) as im: a = np.asarray(im)   # palette PNGs give their indices
         except (UnidentifiedImageError, OSError) as e: raise ImageReadError(f'{p}: cannot read label map ({e})') from e
-    if a.ndim == 3: a = a[..., 0]
+    if a.ndim == 3:
+        if a.shape[-1] >= 3 and ((a[..., 0] != a[..., 1]).any() or (a[..., 0] != a[..., 2]).any()):
+            raise ValueError(f'{p}: a colour image, not a label map (its channels differ, so one channel would merge segments); '
+                             'save label ids with dynaguide.core.save_labels')
+        a = a[..., 0]
     if a.ndim != 2: raise ValueError(f'{p}: label map must be 2-D; got shape {a.shape}')
     return a.astype(np.int64)
 

@@ -35,23 +35,8 @@ def find_predictions(pred_dir: str | os.PathLike, ids: Sequence[str], exts: Sequ
 
 # %% ../nbs/02a_evaluate.ipynb #e9439d3c
 def load_label_map(path: str | os.PathLike) -> np.ndarray:
-    "A predicted label map as int64 (H, W) from PNG (any bit depth) or `.npy` (integer or integral values)."
-    p = Path(path)
-    if p.suffix.lower() == '.npy':
-        a = np.load(p)
-        if a.dtype.kind == 'f' and (not np.isfinite(a).all() or (a != np.round(a)).any()):
-            raise ValueError(f'{p}: a label map must hold integer ids; got fractional values (save soft masks for saliency / CorLoc only)')
-        if a.dtype.kind not in 'biuf': raise ValueError(f'{p}: a label map must hold integer ids; got dtype {a.dtype}')
-    elif p.is_file():
-        try:
-            with Image.open(p) as im:
-                if im.mode in ('RGB', 'RGBA'):             # palette PNGs hold indices: read as labels
-                    c = np.asarray(im)
-                    if (c[..., 0] != c[..., 1]).any() or (c[..., 0] != c[..., 2]).any():
-                        raise ValueError(f'{p}: a colour image, not a label map (its channels differ, so channel 0 would merge segments); '
-                                         'save label ids with dynaguide.core.save_labels')
-        except (UnidentifiedImageError, OSError) as e: raise ImageReadError(f'{p}: cannot read label map ({e})') from e
-    return load_labels(p)
+    "A predicted label map as int64 (H, W): `dynaguide.core.load_labels` (PNG ids of any bit depth or palette, integral `.npy`; colour PNGs refused)."
+    return load_labels(path)
 
 # %% ../nbs/02a_evaluate.ipynb #4faaa2f9
 def load_soft_mask(path: str | os.PathLike) -> np.ndarray:
