@@ -132,7 +132,7 @@ def _report(records, failed, out) -> int:
 def cmd_segment(a) -> int:
     "Handler of `dynaguide segment`."
     files, missing = collect_inputs(a.paths, a.recursive)
-    try: ov = _overrides(a)
+    try: ov = _overrides(a); make_config(a.preset, a.profile or 'paper', **ov)   # bad settings: exit 2 before reading any image
     except (ValueError, TypeError, KeyError) as e: print(f'error: {e}', file=sys.stderr); return 2
     out = Path(a.out)
     recs, failed = run_segment(files, out, a.preset, ov, not a.no_overlay, a.device, not a.quiet, missing, a.profile or 'paper')

@@ -99,10 +99,11 @@ def align_guidance(guide: torch.Tensor, clusters: torch.Tensor, p: int, rule: st
     return mapping[guide]
 
 # %% ../nbs/05_losses.ipynb #07fbea5e
-def guide_loss(R: torch.Tensor, guide: torch.Tensor, rule: str = 'majority', n_guide: int | None = None) -> torch.Tensor:
-    "Cross-entropy of `R` (B, p, H, W) against guidance `guide` (B, H, W) mapped to cluster ids by `rule`."
+def guide_loss(R: torch.Tensor, guide: torch.Tensor, rule: str = 'majority', n_guide: int | None = None,
+               clusters: torch.Tensor | None = None) -> torch.Tensor:
+    "Cross-entropy of `R` (B, p, H, W) against guidance `guide` (B, H, W) mapped to cluster ids (`clusters`, default argmax of R) by `rule`."
     B, p = R.shape[:2]
-    clusters = R.detach().argmax(1)
+    if clusters is None: clusters = R.detach().argmax(1)
     target = torch.stack([align_guidance(guide[b].flatten(), clusters[b].flatten(), p, rule, n_guide).reshape(guide.shape[1:])
                           for b in range(B)])
     return F.cross_entropy(R, target)

@@ -72,7 +72,10 @@ def make_config(preset: str = 'dynaguide', profile: str = 'paper', **overrides) 
     names = {f.name for f in fields(SegmentConfig)}
     bad = set(overrides) - names
     if bad: raise TypeError(f'unknown setting(s) {sorted(bad)}; valid: {sorted(names)}')
-    return SegmentConfig(**{**PRESETS[preset], 'preset': preset, **overrides})
+    cfg = SegmentConfig(**{**PRESETS[preset], 'preset': preset, **overrides})
+    if cfg.max_iter < 1: raise ValueError(f'max_iter must be at least 1; got {cfg.max_iter}')
+    if cfg.max_side is not None and cfg.max_side < 2: raise ValueError(f'max_side must be at least 2 or None; got {cfg.max_side}')
+    return cfg
 
 # %% ../nbs/06_segment.ipynb #4e480db6
 @dataclass
@@ -131,7 +134,7 @@ def optimise(x: torch.Tensor, guide: torch.Tensor | None, cfg: SegmentConfig, op
         loss = cfg.sim_weight * l_sim + w_con * l_con
         l_g = None
         if guide is not None:
-            l_g = guide_loss(R, guide, cfg.align, n_guide)
+            l_g = guide_loss(R, guide, cfg.align, n_guide, clusters)   # the argmax computed once per step
             loss = loss + cfg.guide_weight * l_g
         loss.backward()
         opt.step()
