@@ -1,12 +1,17 @@
-"""Per-image optimisation cost on one BSDS500 test image: FLOPs per iteration, seconds per iteration and per image,
-iterations until the loop stops, peak memory; for the paper settings and faster ones.
+"""Per-image optimisation cost on BSDS500 test images, all measured in one process so that the ratios are comparable.
 
-    python benchmarks/bench_segment.py [--root ../shared/data] [--cap 40] [--threads 2]
+    python benchmarks/bench_segment.py [--root ../shared/data] [--cap 2] [--n 2] [--iters 6] [--repeat 2] [--compile] [--sweep]
 
-Each setting runs in its own process so that its peak resident memory (ru_maxrss) is its own. The paper setting runs at most
-`--cap` iterations (1000 would take most of an hour on a 2-core CPU); its per-image time is then projected from the per-iteration
-time and printed as such. A matmul reference measured in the same run gives the achieved fraction of this machine's FLOP/s."""
-import argparse, json, multiprocessing as mp, os, resource, sys, time
+1. Seconds per image and BSDS mIoU (All/Fine/Coarse/Mean of the images' ground truths) for the paper settings, run for at most
+   `--cap` iterations (the per-image time is then *projected* to 1000 iterations from the per-iteration time and printed as such;
+   the mIoU is that of the capped run), and for the `cpu` profile run to its own stop.
+2. Seconds per image-iteration of the loop at the `cpu` profile's size (no early stop, `--iters` iterations after one warm-up) for:
+   the baseline `optimise`, channels_last, torch.compile of the network (with --compile; compile time printed separately), 2 threads,
+   and `segment_batch`'s grouped loop with B = 2 and 4 (and torch.func.vmap with B = 2) against the same images one after another.
+   Each row gives the achieved conv FLOP/s as a fraction of a matmul measured in this process, and its ratio to the baseline row.
+Everything runs with one torch thread except the explicit 2-thread row (on a 2-core machine that is busy, one thread is faster).
+`--sweep` also runs the older settings sweep (max_side/p/patience variants, each in its own process for its peak memory)."""
+import argparse, copy, multiprocessing as mp, os, resource, sys, time
 from pathlib import Path
 
 SETTINGS = {
@@ -17,15 +22,17 @@ SETTINGS = {
     'cpu profile (max_side=160, p=64, patience=30, <=100 it, guided upsampling)': dict(profile='cpu'),
 }
 
-def matmul_gflops(n=2048, reps=5):
+def matmul_gflops(n=2048, reps=3):
+    "Measured fp32 matmul GFLOP/s with torch's current thread count."
     import torch
     a, b = torch.rand(n, n), torch.rand(n, n); a @ b
     t = time.perf_counter()
     for _ in range(reps): a @ b
     return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
 
+# ---------------------------------------------------------------- the older sweep (one process per setting, peak memory)
 def run_one(image, overrides, cap, cap_fast, threads, q):
-    import torch, numpy as np
+    import torch
     torch.set_num_threads(threads)
     from dynaguide.core import load_image
     from dynaguide.segment import segment, make_config, _resize_to_side
@@ -49,25 +56,14 @@ def run_one(image, overrides, cap, cap_fast, threads, q):
                s_per_image=r.seconds if stopped or not capped else it_s * cfg.max_iter,
                guidance_s=r.guidance_seconds, peak_mb=peak / 1024, start_mb=base / 1024, K=r.trace[-1]['K']))
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--root', default=os.environ.get('DYNAGUIDE_DATA', str(Path(__file__).resolve().parents[2] / 'shared' / 'data')))
-    ap.add_argument('--cap', type=int, default=40, help='most iterations actually run for the paper setting')
-    ap.add_argument('--cap-fast', type=int, default=300, help='most iterations run for the settings with a patience stop')
-    ap.add_argument('--threads', type=int, default=2)
-    ap.add_argument('--only', default='', help='run only the settings whose name contains this text (the paper setting always runs, as the reference)')
-    a = ap.parse_args()
-    test = Path(a.root) / 'BSDS500' / 'images' / 'test'
-    if not test.is_dir(): sys.exit(f'BSDS500 test images not found under {a.root} (pass --root or set DYNAGUIDE_DATA)')
-    image = sorted(test.glob('*.jpg'))[0]
-    import torch; torch.set_num_threads(a.threads)
+def sweep(image, a):
+    "The settings sweep, each setting in its own process."
     ref = matmul_gflops()
-    print(f'image {image.name}; torch {torch.__version__}, {a.threads} thread(s); matmul reference {ref:.1f} GFLOP/s (2048^2 fp32)')
+    print(f'\n== settings sweep on {image.name}, {a.threads} thread(s); matmul {ref:.1f} GFLOP/s')
     ctx = mp.get_context('spawn')
     rows = []
     for i, (name, ov) in enumerate(SETTINGS.items()):
-        if i and a.only not in name: continue
-        q = ctx.Queue(); p = ctx.Process(target=run_one, args=(str(image), ov, a.cap, a.cap_fast, a.threads, q)); p.start()
+        q = ctx.Queue(); p = ctx.Process(target=run_one, args=(str(image), ov, a.cap_sweep, a.cap_fast, a.threads, q)); p.start()
         r = q.get(); p.join(); r['setting'] = name; rows.append(r)
         ach = r['iter_gflop'] / r['s_per_iter']
         proj = ' (projected to 1000 it; the stop did not fire within the cap)' if r['capped'] else ''
@@ -77,6 +73,152 @@ def main():
               f"  peak resident memory {r['peak_mb']:.0f} MB (process start {r['start_mb']:.0f} MB)")
     base = rows[0]['s_per_iter']
     print('\nspeed-up per iteration vs paper setting: ' + ', '.join(f"{r['setting'].split(',')[0]}: x{base / r['s_per_iter']:.1f}" for r in rows[1:]))
+
+# ---------------------------------------------------------------- per-image seconds and mIoU
+def per_image(items, profile, cap, ref):
+    "Segment each (id, image path, ground truths) with `profile` (at most `cap` iterations if given); print seconds and mIoU."
+    import torch
+    from dynaguide.segment import segment, make_config, _resize_to_side
+    from dynaguide.model import DynaCNN, conv_flops
+    from dynaguide.metrics import score_bsds, reduce_bsds
+    cfg = make_config('dynaguide', profile)
+    ov = dict(threads=1) | (dict(max_iter=cap) if cap else {})
+    scores, secs, lines = [], [], []
+    for k, path, gts in items:
+        r = segment(path, profile=profile, **ov)
+        stopped = r.stop_reason in ('min_labels', 'patience')
+        s_it = r.seconds / r.n_iter
+        projected = cap is not None and cap < cfg.max_iter and not stopped
+        secs.append(s_it * cfg.max_iter if projected else r.seconds)
+        h, w = _resize_to_side(torch.zeros(1, 1, *r.labels.shape), cfg.max_side).shape[-2:]
+        frac = 3 * conv_flops(DynaCNN(cfg.p, cfg.n_conv, skip=cfg.skip), h, w) / s_it / 1e9 / ref
+        scores.append(score_bsds(r.labels, gts, k))
+        m = scores[-1].row()
+        lines.append(f"  {k}: {w}x{h}, {r.n_iter} it ({r.stop_reason}, K={r.trace[-1]['K']}), {s_it:.3f} s/it ({frac:.0%} of matmul), "
+                     f"{secs[-1]:.1f} s/image{' PROJECTED to 1000 it' if projected else ''}, guidance {r.guidance_seconds:.2f} s, "
+                     f"mIoU Mean {m['mean']:.3f}{' (of the capped run)' if projected else ''}")
+    red = reduce_bsds(scores)
+    return secs, red, lines
+
+# ---------------------------------------------------------------- per-iteration timings of the loop variants
+class VmapGroup:
+    "B `DynaCNN`s run through torch.func.vmap(functional_call) over stacked parameters (a stand-in for `GroupedDynaCNN`, no `select`)."
+    def __new__(cls, models):
+        import torch
+        from torch import nn
+        from torch.func import stack_module_state, functional_call, vmap
+        class _V(nn.Module):
+            def __init__(self):
+                super().__init__()
+                params, buffers = stack_module_state(list(models))
+                self.names = list(params)
+                self.ps = nn.ParameterList([nn.Parameter(params[n].detach()) for n in self.names])
+                self.buffers_ = buffers
+                self.__dict__['base'] = copy.deepcopy(models[0]).to('meta')   # not a submodule: .to() must not touch it
+            def forward(self, x):
+                f = lambda p, b, xi: functional_call(self.base, (p, b), (xi[None],))[0]
+                return vmap(f)(dict(zip(self.names, self.ps)), self.buffers_, x)
+        return _V()
+
+def loop_timings(preps, cfg, iters, ref1, ref2, compile_, repeat):
+    "Seconds per image-iteration of the loop variants on prepared images (same size), with ratios to the baseline."
+    import torch
+    import importlib
+    S, Bt = importlib.import_module('dynaguide.segment'), importlib.import_module('dynaguide.batch')   # the package exports functions of these names
+    from dynaguide.model import DynaCNN, conv_flops
+    c = copy.copy(cfg); c.min_labels, c.patience, c.max_iter = 0, None, iters
+    h, w = preps[0].xs.shape[-2:]
+    flop = 3 * conv_flops(DynaCNN(cfg.p, cfg.n_conv, skip=cfg.skip), h, w)
+    warm = copy.copy(c); warm.max_iter = 1
+    def best(f):
+        "Fastest of `repeat` timings of `f` (the machine is shared: the minimum is the least disturbed run)."
+        out = []
+        for _ in range(repeat):
+            t = time.perf_counter(); f(); out.append(time.perf_counter() - t)
+        return min(out)
+    def seq(n, xform=lambda x: x):
+        S.optimise(xform(preps[0].xs), preps[0].guide, warm)
+        return best(lambda: [S.optimise(xform(pr.xs), pr.guide, c) for pr in preps[:n]]) / (n * iters)
+    def batch(n):
+        xs = torch.cat([pr.xs for pr in preps[:n]]); gs = [pr.guide for pr in preps[:n]]
+        Bt.optimise_batch(xs, gs, warm)
+        return best(lambda: Bt.optimise_batch(xs, gs, c)) / (n * iters)
+    rows, notes = [], []
+    torch.set_num_threads(1)
+    rows.append(('baseline optimise (1 image, 1 thread)', seq(1), ref1))
+    orig = S.DynaCNN
+    try:
+        S.DynaCNN = lambda *a, **k: orig(*a, **k).to(memory_format=torch.channels_last)
+        rows.append(('channels_last (model and input)', seq(1, lambda x: x.contiguous(memory_format=torch.channels_last)), ref1))
+    finally: S.DynaCNN = orig
+    if compile_:
+        try:
+            S.DynaCNN = lambda *a, **k: torch.compile(orig(*a, **k))
+            t = time.perf_counter(); S.optimise(preps[0].xs, preps[0].guide, warm); tc = time.perf_counter() - t
+            rows.append(('torch.compile(network), after compiling', seq(1), ref1))
+            notes.append(f'torch.compile: first iteration (compile + run) took {tc:.1f} s')
+        except Exception as e: notes.append(f'torch.compile failed here: {type(e).__name__}: {str(e).splitlines()[0][:150]}')
+        finally: S.DynaCNN = orig
+    torch.set_num_threads(2)
+    rows.append(('2 threads', seq(1), ref2))
+    torch.set_num_threads(1)
+    for n in (2, 4):
+        if len(preps) < n: continue
+        rows.append((f'sequential, {n} images', seq(n), ref1))
+        rows.append((f'segment_batch grouped loop, B={n}', batch(n), ref1))
+    orig_g = Bt.GroupedDynaCNN
+    try:
+        Bt.GroupedDynaCNN = VmapGroup
+        rows.append(('torch.func.vmap loop, B=2', batch(2), ref1))
+    except Exception as e: notes.append(f'vmap failed: {type(e).__name__}: {e}')
+    finally: Bt.GroupedDynaCNN = orig_g
+    base = rows[0][1]
+    print(f'\n== loop per image-iteration at {w}x{h}, p={cfg.p}, n_conv={cfg.n_conv} ({flop / 1e9:.2f} GFLOP conv forward+backward), '
+          f'{iters} iterations after a warm-up, no early stop, fastest of {repeat}')
+    print(f"  {'variant':45s} {'s/img-it':>9s} {'GFLOP/s':>8s} {'of matmul':>9s} {'vs baseline':>11s}")
+    for name, s, ref in rows:
+        print(f'  {name:45s} {s:9.4f} {flop / s / 1e9:8.2f} {flop / s / 1e9 / ref:9.1%} {base / s:10.2f}x')
+    for n in notes: print('  ' + n)
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--root', default=os.environ.get('DYNAGUIDE_DATA', str(Path(__file__).resolve().parents[2] / 'shared' / 'data')))
+    ap.add_argument('--cap', type=int, default=2, help='most iterations actually run for the paper settings (time projected to 1000)')
+    ap.add_argument('--n-paper', type=int, default=1, help='images for the (capped) paper-settings run')
+    ap.add_argument('--n', type=int, default=2, help='images for the cpu-profile run')
+    ap.add_argument('--iters', type=int, default=6, help='timed iterations per loop variant')
+    ap.add_argument('--compile', action='store_true', help='also time torch.compile of the network (compiling took ~2 minutes here)')
+    ap.add_argument('--repeat', type=int, default=2, help='timings per loop variant; the fastest is printed')
+    ap.add_argument('--sweep', action='store_true', help='also run the older settings sweep (slow)')
+    ap.add_argument('--cap-sweep', type=int, default=40); ap.add_argument('--cap-fast', type=int, default=300)
+    ap.add_argument('--threads', type=int, default=1, help='threads for the sweep')
+    a = ap.parse_args()
+    test = Path(a.root) / 'BSDS500' / 'images' / 'test'
+    if not test.is_dir(): sys.exit(f'BSDS500 test images not found under {a.root} (pass --root or set DYNAGUIDE_DATA)')
+    import torch
+    from dynaguide.data import read_bsds_mat
+    from dynaguide.data import image_size
+    land = [p for p in sorted(test.glob('*.jpg')) if tuple(image_size(p)) == (321, 481)][:4]   # one orientation: one group
+    items = [(p.stem, p, read_bsds_mat(test.parents[1] / 'groundTruth' / 'test' / f'{p.stem}.mat')) for p in land]
+    torch.set_num_threads(2); ref2 = matmul_gflops()
+    torch.set_num_threads(1); ref1 = matmul_gflops()
+    print(f'images {", ".join(p.name for p in land)} (BSDS500 test, 481x321); torch {torch.__version__}; '
+          f'matmul reference (2048^2 fp32): {ref1:.1f} GFLOP/s 1 thread, {ref2:.1f} GFLOP/s 2 threads')
+    t0 = time.perf_counter()
+    for profile, cap, n in (('paper', a.cap, a.n_paper), ('cpu', None, a.n)):
+        secs, red, lines = per_image(items[:n], profile, cap, ref1)
+        what = f'paper settings, at most {cap} iterations run' if cap else 'cpu profile, run to its stop'
+        print(f'\n== {what}, {n} image(s), 1 thread')
+        for l in lines: print(l)
+        print(f"  mean {sum(secs) / len(secs):.1f} s per image{' (PROJECTED)' if cap else ''}; BSDS mIoU All {red['all']:.3f} "
+              f"Fine {red['fine']:.3f} Coarse {red['coarse']:.3f} Mean {red['mean']:.3f}")
+    from dynaguide.batch import prepare
+    from dynaguide.segment import make_config
+    cfg = make_config('dynaguide', 'cpu', threads=1)
+    preps = [prepare(p, None, cfg, torch.device('cpu')) for _, p, _ in items]
+    loop_timings(preps, cfg, a.iters, ref1, ref2, a.compile, a.repeat)
+    print(f'\n(total {time.perf_counter() - t0:.0f} s)')
+    if a.sweep: sweep(land[0], a)
 
 if __name__ == '__main__':
     main()

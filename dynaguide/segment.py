@@ -5,7 +5,8 @@
 # %% ../nbs/06_segment.ipynb #2ed221b4
 from __future__ import annotations
 import time
-from dataclasses import dataclass, field, asdict, fields
+from dataclasses import dataclass, field, asdict, fields, replace
+from contextlib import contextmanager
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -17,8 +18,8 @@ from .losses import sim_loss, continuity_loss, continuity_weight, guide_loss, si
 from .filters import gray_guide, guided_filter, fast_guided_upsample
 
 # %% auto #0
-__all__ = ['PRESETS', 'PROFILES', 'SegmentConfig', 'make_config', 'SegmentResult', 'n_labels', 'optimise',
-           'full_resolution_response', 'segment']
+__all__ = ['PRESETS', 'PROFILES', 'SegmentConfig', 'make_config', 'SegmentResult', 'n_labels', 'step_loss', 'stop_reason',
+           'optimise', 'full_resolution_response', 'Prepared', 'prepare', 'finish', 'torch_threads', 'segment']
 
 # %% ../nbs/06_segment.ipynb #b99ffa31
 @dataclass
@@ -111,10 +112,32 @@ def n_labels(clusters: torch.Tensor, p: int) -> int:
     return int((torch.bincount(clusters.flatten(), minlength=p) > 0).sum())
 
 # %% ../nbs/06_segment.ipynb #26ff2afe
+def step_loss(R: torch.Tensor, guide: torch.Tensor | None, cfg: SegmentConfig, opt_nc: int | None = None,
+              n_guide: int | None = None) -> tuple[torch.Tensor, dict]:
+    "The loss of one response `R` (1, p, h, w) under `cfg` this step, and its record (K and every term)."
+    clusters = R.detach().argmax(1)   # computed once per step, shared by L_sim and the alignment
+    K = n_labels(clusters, cfg.p)
+    l_sim = sim_loss(R, clusters)
+    l_con = continuity_loss(R, cfg.continuity, cfg.diagonals, cfg.huber_delta)
+    w_con = continuity_weight(cfg.weight_rule, K, cfg.mu, cfg.beta, opt_nc)
+    loss = cfg.sim_weight * l_sim + w_con * l_con
+    l_g = None
+    if guide is not None:
+        l_g = guide_loss(R, guide, cfg.align, n_guide or int(guide.max()) + 1, clusters)
+        loss = loss + cfg.guide_weight * l_g
+    return loss, dict(K=K, loss=loss.item(), sim=l_sim.item(), con=l_con.item(), w_con=w_con, guide=None if l_g is None else l_g.item())
+
+def stop_reason(K: int, same: int, i: int, cfg: SegmentConfig) -> str:
+    "Why the loop stops after iteration `i` with `K` labels unchanged for `same` steps ('' to go on)."
+    if K <= cfg.min_labels: return 'min_labels'
+    if cfg.patience is not None and same >= cfg.patience: return 'patience'
+    return 'max_iter' if i >= cfg.max_iter - 1 else ''
+
+# %% ../nbs/06_segment.ipynb #34d25b88
 def optimise(x: torch.Tensor, guide: torch.Tensor | None, cfg: SegmentConfig, opt_nc: int | None = None,
              progress: bool = False) -> tuple[torch.Tensor, list[dict]]:
     "Train a fresh `DynaCNN` on image `x` (1, 3, h, w) with guidance ids `guide` (1, h, w) or None; return the last response and the trace."
-    gen = seed_everything(cfg.seed)
+    seed_everything(cfg.seed)
     model = DynaCNN(cfg.p, cfg.n_conv, skip=cfg.skip).to(x.device).train()
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     n_guide = int(guide.max()) + 1 if guide is not None else None
@@ -126,28 +149,15 @@ def optimise(x: torch.Tensor, guide: torch.Tensor | None, cfg: SegmentConfig, op
     for i in it:
         opt.zero_grad(set_to_none=True)
         R = model(x)
-        clusters = R.detach().argmax(1)
-        K = n_labels(clusters, cfg.p)
-        l_sim = sim_loss(R, clusters)
-        l_con = continuity_loss(R, cfg.continuity, cfg.diagonals, cfg.huber_delta)
-        w_con = continuity_weight(cfg.weight_rule, K, cfg.mu, cfg.beta, opt_nc)
-        loss = cfg.sim_weight * l_sim + w_con * l_con
-        l_g = None
-        if guide is not None:
-            l_g = guide_loss(R, guide, cfg.align, n_guide, clusters)   # the argmax computed once per step
-            loss = loss + cfg.guide_weight * l_g
+        loss, terms = step_loss(R, guide, cfg, opt_nc, n_guide)
         loss.backward()
         opt.step()
-        same = same + 1 if K == last_k else 0
-        last_k = K
-        rec = dict(iter=i, K=K, loss=loss.item(), sim=l_sim.item(), con=l_con.item(), w_con=w_con,
-                   guide=None if l_g is None else l_g.item(), stop='')
+        same = same + 1 if terms['K'] == last_k else 0
+        last_k = terms['K']
+        rec = dict(iter=i, **terms, stop=stop_reason(terms['K'], same, i, cfg))
         trace.append(rec)
-        if progress: it.set_postfix(K=K, loss=f'{rec["loss"]:.3f}')
-        if K <= cfg.min_labels: rec['stop'] = 'min_labels'; break
-        if cfg.patience is not None and same >= cfg.patience: rec['stop'] = 'patience'; break
-    else:
-        if trace: trace[-1]['stop'] = 'max_iter'
+        if progress: it.set_postfix(K=rec['K'], loss=f'{rec["loss"]:.3f}')
+        if rec['stop']: break
     return R.detach(), trace
 
 # %% ../nbs/06_segment.ipynb #39286b80
@@ -163,15 +173,28 @@ def full_resolution_response(R: torch.Tensor, x: torch.Tensor, cfg: SegmentConfi
     return prob
 
 # %% ../nbs/06_segment.ipynb #e09553a5
-def segment(image: ImageLike, guidance: str | np.ndarray | Guidance | None = None, preset: str = 'dynaguide', profile: str = 'paper',
-            device: str | torch.device | None = None, progress: bool = False, **overrides) -> SegmentResult:
-    "Segment one image with the per-image CNN; `guidance` is a source name, a label map or a `Guidance` (None: the preset's)."
-    if isinstance(guidance, str): overrides['guidance'] = guidance
-    cfg = make_config(preset, profile, **overrides)
+@dataclass
+class Prepared:
+    "One image ready for the loop: image (H, W, 3), x (1, 3, H, W), xs (1, 3, h, w), guide (1, h, w) or None, opt_nc, config."
+    img: np.ndarray
+    x: torch.Tensor
+    xs: torch.Tensor
+    guide: torch.Tensor | None
+    opt_nc: int | None
+    guidance: Guidance
+    cfg: SegmentConfig
+    guidance_seconds: float
+    prep_seconds: float
+
+def prepare(image: ImageLike, guidance: str | np.ndarray | Guidance | None, cfg: SegmentConfig,
+            device: str | torch.device | None = None) -> Prepared:
+    "Load `image`, compute or take its guidance (a source name, a label map or a `Guidance`; None: `cfg.guidance`) and build the loop's inputs."
+    cfg = replace(cfg)
+    if isinstance(guidance, str): cfg.guidance = guidance
+    dev = get_device(device)
     img = load_image(image)
     H, W = img.shape[:2]
     if H * W < 2: raise ValueError(f'image of size {H}x{W} is too small to segment (BatchNorm needs at least 2 pixels)')
-    dev = get_device(device)
     t0 = time.perf_counter()
     if isinstance(guidance, Guidance): g = guidance
     else: g = compute_guidance(img, cfg.guidance if guidance is None or isinstance(guidance, str) else guidance)
@@ -186,11 +209,31 @@ def segment(image: ImageLike, guidance: str | np.ndarray | Guidance | None = Non
         guide = F.interpolate(gt, size=xs.shape[-2:], mode='nearest')[:, 0].long().to(dev)
         guide = torch.from_numpy(relabel_consecutive(guide.cpu().numpy())).to(dev)
     opt_nc = silhouette_nclusters(img, seed=cfg.seed) if cfg.weight_rule in ('scf', 'fsf') else None
-    old_threads = torch.get_num_threads()
-    if cfg.threads: torch.set_num_threads(cfg.threads)
-    try: R, trace = optimise(xs, guide, cfg, opt_nc, progress)
-    finally: torch.set_num_threads(old_threads)
-    prob = full_resolution_response(R, x, cfg)[0].cpu()
+    return Prepared(img, x, xs, guide, opt_nc, g, cfg, t1 - t0, time.perf_counter() - t1)
+
+def finish(R: torch.Tensor, pr: Prepared, trace: list[dict], loop_seconds: float) -> SegmentResult:
+    "The `SegmentResult` of prepared image `pr` from its last response `R` (1, p, h, w) after `loop_seconds` of optimisation."
+    t = time.perf_counter()
+    prob = full_resolution_response(R, pr.x, pr.cfg)[0].cpu()
     labels = relabel_consecutive(prob.argmax(0).numpy())
-    if opt_nc is not None and trace: trace[0]['opt_nc'] = opt_nc
-    return SegmentResult(labels, prob, g, trace, cfg, time.perf_counter() - t1, t1 - t0)
+    if pr.opt_nc is not None and trace: trace[0]['opt_nc'] = pr.opt_nc
+    return SegmentResult(labels, prob, pr.guidance, trace, pr.cfg, pr.prep_seconds + loop_seconds + time.perf_counter() - t,
+                         pr.guidance_seconds)
+
+@contextmanager
+def torch_threads(n: int | None):
+    "Run the block with `n` torch CPU threads (None: leave the setting), restoring the old number after."
+    old = torch.get_num_threads()
+    if n: torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
+
+# %% ../nbs/06_segment.ipynb #07abcab1
+def segment(image: ImageLike, guidance: str | np.ndarray | Guidance | None = None, preset: str = 'dynaguide', profile: str = 'paper',
+            device: str | torch.device | None = None, progress: bool = False, **overrides) -> SegmentResult:
+    "Segment one image with the per-image CNN; `guidance` is a source name, a label map or a `Guidance` (None: the preset's)."
+    if isinstance(guidance, str): overrides['guidance'] = guidance
+    pr = prepare(image, guidance, make_config(preset, profile, **overrides), device)
+    t = time.perf_counter()
+    with torch_threads(pr.cfg.threads): R, trace = optimise(pr.xs, pr.guide, pr.cfg, pr.opt_nc, progress)
+    return finish(R, pr, trace, time.perf_counter() - t)
