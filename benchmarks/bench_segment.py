@@ -212,7 +212,7 @@ def main():
         for l in lines: print(l)
         print(f"  mean {sum(secs) / len(secs):.1f} s per image{' (PROJECTED)' if cap else ''}; BSDS mIoU All {red['all']:.3f} "
               f"Fine {red['fine']:.3f} Coarse {red['coarse']:.3f} Mean {red['mean']:.3f}")
-    from dynaguide.batch import prepare
+    from dynaguide.segment import prepare
     from dynaguide.segment import make_config
     cfg = make_config('dynaguide', 'cpu', threads=1)
     preps = [prepare(p, None, cfg, torch.device('cpu')) for _, p, _ in items]

@@ -9,3 +9,4 @@ __all__ = []
 # %% ../nbs/13_api.ipynb #9af9cfd2
 from .segment import segment, SegmentConfig, SegmentResult, PRESETS, make_config
 from .guidance import compute_guidance, list_guidance, register_guidance
+from .batch import segment_batch
