@@ -17,14 +17,14 @@ ap.add_argument('--root', default=os.environ.get('DYNAGUIDE_DATA', str(Path(__fi
 a = ap.parse_args()
 ds = BSDS500(a.root, 'val'); items = [ds[i] for i in range(a.n)]
 Ns = [1, 5, 10, 20, 40, 80]
-sc, K, comps, gs, gcomps = {n: [] for n in Ns}, {n: [] for n in Ns}, {n: [] for n in Ns}, [], []
+sc, K, comps, gs, gcomps, glabels = {n: [] for n in Ns}, {n: [] for n in Ns}, {n: [] for n in Ns}, [], [], []
 for it in items:
     G = compute_guidance(it.image_path, a.guidance)
-    gs.append(score_bsds(G.labels, it.segmentations, it.id)); gcomps.append(int(relabel_connected(G.labels).max() + 1))
+    gs.append(score_bsds(G.labels, it.segmentations, it.id)); gcomps.append(int(relabel_connected(G.labels).max() + 1)); glabels.append(G.n_segments)
     for n in Ns:
         r = segment(it.image_path, guidance=G, profile='cpu', max_iter=n, patience=None, beta=a.beta, threads=1)
         sc[n].append(score_bsds(r.labels, it.segmentations, it.id)); K[n].append(r.trace[-1]['K'])
         comps[n].append(int(relabel_connected(r.labels).max() + 1))
 print(f'{a.guidance}, beta {a.beta:g}, cpu profile without patience, first {a.n} val images')
-print(f'  guidance alone: Mean {reduce_bsds(gs)["mean"]:.3f}, labels {[int(g) for g in [compute_guidance(i.image_path, a.guidance).n_segments for i in items]]}, connected segments {gcomps}')
+print(f'  guidance alone: Mean {reduce_bsds(gs)["mean"]:.3f}, labels {glabels}, connected segments {gcomps}')
 for n in Ns: print(f'  iteration {n:3d}: Mean {reduce_bsds(sc[n])["mean"]:.3f}, K {K[n]}, connected segments {comps[n]}')
