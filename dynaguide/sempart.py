@@ -144,8 +144,8 @@ def flip_foreground(m: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
 SEMPART_PROFILES = {
     'paper': dict(backbone='dino_vits8', size=320, batch_size=8, epochs=30, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.01,
                   fine_channels=128, augment='spec', n_images=None, crop=True, crop_scale=0.5, crop_weight=0.01, crop_base_weight=0.01),
-    'cpu': dict(backbone='effnet_lite0', size=224, batch_size=8, epochs=4, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.01,
-                fine_channels=16, augment='flip', n_images=400, crop=True, crop_scale=0.5, crop_weight=0.01, crop_base_weight=0.01),
+    'cpu': dict(backbone='effnet_lite0', size=224, batch_size=8, epochs=10, lr=1e-3, betas=(0.9, 0.99), weight_decay=0.01,
+                fine_channels=16, augment='flip', n_images=800, crop=True, crop_scale=0.5, crop_weight=0.01, crop_base_weight=0.01),
 }
 AUGMENTS = ('none', 'flip', 'spec')
 

@@ -1,0 +1,84 @@
+"""Tune the Sempart-style head on a held-out part of DUTS-TR (never ECSSD or DUTS-TE).
+
+    python experiments/sempart_val.py --lr 1e-4 --lr 1e-3 --steps 300 [--crop] [--seed 0] [--n-train 800] [--n-val 100]
+
+Training images: `--n-train` evenly spaced DUTS-TR images; validation: `--n-val` evenly spaced images from the remaining ones.
+Training never opens a mask. Validation reports two numbers per run: the unsupervised Sempart loss on the held-out images
+(what an unlabelled user can compute) and the IoU / maxF against the held-out DUTS-TR masks (used for choosing settings only).
+Checkpoints go to --out/cache/<run>/, so a rerun reuses finished runs. Writes --out/sempart_val_<tag>.{csv,md,json}."""
+import argparse, os, sys, time
+from pathlib import Path
+import numpy as np, torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from dynaguide.backbones import load_backbone, FeatureCache
+from dynaguide.core import save_table
+from dynaguide.data import saliency_dataset
+from dynaguide.metrics import score_saliency, reduce_saliency
+from dynaguide.results import settings_key
+from dynaguide.saliency import tokencut_saliency, refine_saliency
+from dynaguide.sempart import SEMPART_PROFILES, train_kwargs, train_sempart, predict_saliency, sempart_losses, _square
+
+ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+ap.add_argument('--lr', type=float, action='append', required=True)
+ap.add_argument('--steps', type=int, default=300, help='optimiser steps per run (whole epochs, rounded up)')
+ap.add_argument('--crop', action='store_true')
+ap.add_argument('--seed', type=int, action='append')
+ap.add_argument('--n-train', type=int, default=800)
+ap.add_argument('--n-val', type=int, default=100)
+ap.add_argument('--set', action='append', default=[], help='extra train_sempart setting key=value (python literal)')
+ap.add_argument('--tokencut', action='store_true', help='also score TokenCut on the held-out images')
+ap.add_argument('--tag', default='')
+ap.add_argument('--root', default=os.environ.get('DYNAGUIDE_DATA', str(Path(__file__).resolve().parents[2] / 'shared' / 'data')))
+ap.add_argument('--out', default=str(Path(__file__).resolve().parents[1] / 'results' / 'tuning'))
+a = ap.parse_args()
+torch.set_num_threads(1)
+import ast
+extra = {k: ast.literal_eval(v) for k, v in (s.split('=', 1) for s in a.set)}
+
+ds = saliency_dataset('duts-tr', a.root)
+n = len(ds)
+tr_idx = sorted(set(np.linspace(0, n - 1, a.n_train).round().astype(int).tolist()))
+rest = [i for i in range(n) if i not in set(tr_idx)]
+va_idx = [rest[int(i)] for i in np.linspace(0, len(rest) - 1, a.n_val).round()]
+train_paths = [ds[i].image_path for i in tr_idx]
+val = [ds[i] for i in va_idx]
+bb = load_backbone('effnet_lite0', device='cpu')
+out = Path(a.out); fc = FeatureCache(out / 'cache' / 'features')
+print(f'{len(train_paths)} training, {len(val)} held-out DUTS-TR images; backbone {bb.tag}', flush=True)
+
+def val_scores(pred_fn):
+    sc = {p: [] for p in ('none', 'gf')}
+    for it in val:
+        img = it.image(); soft = pred_fn(img)
+        for p in sc: sc[p].append(score_saliency(refine_saliency(img, soft, p), it.mask, it.id))
+    return {p: reduce_saliency(v) for p, v in sc.items()}
+
+rows = []
+if a.tokencut:
+    r = val_scores(lambda img: tokencut_saliency(img, bb))
+    rows.append(dict(run='TokenCut', val_loss=None, **{f'{p} {m}': r[p][m] for p in r for m in ('iou', 'maxF', 'acc')}))
+    print(rows[-1], flush=True)
+for seed in a.seed or [0]:
+    for lr in a.lr:
+        base = train_kwargs('cpu', crop=a.crop, seed=seed, lr=lr, **extra)
+        epochs = -(-a.steps * base['batch_size'] // len(train_paths))
+        kw = dict(base, epochs=epochs)
+        name = f'lr{lr:g}_s{seed}_{"crop" if a.crop else "nocrop"}_{settings_key(dict(kw, n=len(train_paths), tag=bb.tag))}'
+        t0 = time.time()
+        run = train_sempart(train_paths, bb, out / 'cache' / name, feature_cache=fc, progress=False, **kw)
+        secs = time.time() - t0
+        with torch.no_grad():   # held-out unsupervised loss at the training size, centre squares
+            vl = []
+            for it in val:
+                x = _square(it.image(), kw['size'])[None]
+                f = bb(x).float()
+                vl.append(float(sempart_losses(run.head(f, x), f, x)['total']))
+        r = val_scores(lambda img: predict_saliency(run.head, bb, img, 'none'))
+        rows.append(dict(run=name, lr=lr, seed=seed, crop=a.crop, steps=len(run.log), epochs=epochs, train_s=round(secs),
+                         last_train_loss=float(np.mean([e['loss'] for e in run.log[-20:]])), val_loss=float(np.mean(vl)),
+                         **{f'{p} {m}': r[p][m] for p in r for m in ('iou', 'maxF', 'acc')}, **extra))
+        print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rows[-1].items()}, flush=True)
+tag = a.tag or f'{"crop" if a.crop else "nocrop"}_{a.steps}'
+save_table(rows, out / f'sempart_val_{tag}', params=vars(a),
+           title=f'Sempart-style head on held-out DUTS-TR ({len(val)} images; masks used for scoring only), effnet_lite0, cpu profile')
