@@ -36,3 +36,70 @@ def test_saliency_smoke_under_papermill(tmp_path, data):
 def test_unknown_profile_fails(tmp_path):
     r = run(tmp_path, ('profile', 'nope'), ('out_dir', tmp_path / 'res'))
     assert r.returncode != 0 and 'unknown profile' in (r.stdout + r.stderr)
+
+
+def test_saliency_shards_then_tables(tmp_path, data):
+    "Two shard workers train all models and cache their maps; the run without shard then trains nothing and writes the tables."
+    common = [('profile', 'smoke'), ('out_dir', tmp_path / 'res'), ('root', data), ('n_images', 1)]
+    for i in (0, 1):
+        r = run(tmp_path, *common, ('shard', f'{i}/2'))
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert not (tmp_path / 'res' / 'tables').exists()
+    out = json.loads((tmp_path / 'out.ipynb').read_text())
+    logs = ''.join(''.join(o.get('text', '')) for c in out['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []))
+    assert 'shard 1/2 done' in logs
+    r = run(tmp_path, *common)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads((tmp_path / 'out.ipynb').read_text())
+    logs = ''.join(''.join(o.get('text', '')) for c in out['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []))
+    assert logs.count('(resumed after epoch 1)') == 4, logs[-2000:]   # 2 crop settings x 2 seeds, all trained by the shards
+    assert (tmp_path / 'res' / 'tables' / 'saliency_table1_smoke.json').exists()
+
+
+def test_bad_shard_fails(tmp_path, data):
+    r = run(tmp_path, ('profile', 'smoke'), ('out_dir', tmp_path / 'res'), ('root', data), ('shard', '2/2'))
+    assert r.returncode != 0 and 'shard must be' in (r.stdout + r.stderr)
+
+
+def test_missing_dataset_is_left_out_and_listed(tmp_path, data):
+    "A profile dataset absent from the data root is left out of the tables and named in their JSON, not silently scored as empty."
+    root = tmp_path / 'data'; root.mkdir()
+    for d in ('DUTS-TR', 'ECSSD'): (root / d).symlink_to(data / d)
+    r = run(tmp_path, ('profile', 'smoke'), ('out_dir', tmp_path / 'res'), ('root', root), ('n_images', 1))
+    assert r.returncode == 0, r.stderr[-3000:]
+    meta = json.loads((tmp_path / 'res' / 'tables' / 'saliency_table1_smoke.json').read_text())
+    assert meta['missing_datasets'] == ['duts-te'] and meta['params']['datasets'] == ['ecssd']
+    ours = [row for row in meta['rows'] if 'quoted' not in row['note']]
+    assert all(row['n_eval'] == 'ECSSD 1' and row.get('DUTS-TE IoU') is None for row in ours)
+
+
+def test_corloc_tables_on_a_voc_layout(tmp_path, data):
+    "With VOC07 under the root, Tables 2 and 4 are written; a VOC07 made of the ECSSD image with its mask's box gives the proxy's CorLoc."
+    import shutil
+    import numpy as np
+    from dynaguide.data import saliency_dataset
+    from dynaguide.metrics import mask_to_box
+    root = tmp_path / 'data'; root.mkdir()
+    for d in ('DUTS-TR', 'ECSSD', 'DUTS-TE'): (root / d).symlink_to(data / d)
+    it = saliency_dataset('ecssd', data)[0]          # the one ECSSD image the smoke profile scores with n_images=1
+    x0, y0, x1, y1 = (int(v) for v in mask_to_box(it.mask))
+    voc = root / 'VOCdevkit' / 'VOC2007'
+    for sub in ('JPEGImages', 'Annotations', 'ImageSets/Main'): (voc / sub).mkdir(parents=True)
+    shutil.copy(it.image_path, voc / 'JPEGImages' / f'{it.id}.jpg')
+    H, W = it.mask.shape
+    (voc / 'Annotations' / f'{it.id}.xml').write_text(
+        f'<annotation><size><width>{W}</width><height>{H}</height></size><object><name>thing</name><difficult>0</difficult>'
+        f'<bndbox><xmin>{x0 + 1}</xmin><ymin>{y0 + 1}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object></annotation>')
+    (voc / 'ImageSets' / 'Main' / 'trainval.txt').write_text(f'{it.id}\n')
+    r = run(tmp_path, ('profile', 'smoke'), ('out_dir', tmp_path / 'res'), ('root', root), ('n_images', 1))
+    assert r.returncode == 0, r.stderr[-3000:]
+    t = tmp_path / 'res' / 'tables'
+    t2 = json.loads((t / 'saliency_table2_corloc_smoke.json').read_text())
+    t4 = json.loads((t / 'saliency_table4_corloc_smoke.json').read_text())
+    proxy = json.loads((t / 'saliency_corloc_proxy_smoke.json').read_text())
+    assert set(t2['missing_corloc_sets']) == {'voc12', 'coco20k'}
+    ours = [row for row in t2['rows'] if 'quoted' not in row['note']]
+    assert len(ours) == 6 and all(row['n_eval'] == 'VOC07 1' for row in ours)
+    assert {row['method'] for row in t4['rows'] if 'quoted' not in row['note']} == {'head', 'head + crop', 'head + GF', 'head + crop + GF'}
+    px = {row['method']: row['ECSSD CorLoc proxy %'] for row in proxy['rows'] if 'quoted' not in row['note']}
+    for row in ours: assert np.isclose(row['VOC07 CorLoc %'], px[row['method']]), (row['method'], row['VOC07 CorLoc %'], px)
