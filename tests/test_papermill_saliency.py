@@ -27,6 +27,9 @@ def test_saliency_smoke_under_papermill(tmp_path, data):
     assert all(row['n_eval'] == 'ECSSD 1 DUTS-TE 1' for row in ours)
     heads = [row for row in ours if row['method'].startswith('head')]
     assert len(heads) == 6 and all(row['seeds'] == '0 1' for row in heads)
+    crop_notes = [row['note'] for row in heads if row['crop'] == 'yes']
+    assert len(crop_notes) == 3 and all('crop-zoom weight 0.01, crop base weight 0.01' in n for n in crop_notes)
+    assert all('crop-zoom' not in row['note'] for row in heads if row['crop'] == 'no')
     assert {row['post'] for row in ours} == {'none', 'gf', 'bs'}
     proxy = json.loads((t / 'saliency_corloc_proxy_smoke.json').read_text())
     assert 'PROXY' in proxy['title'] and all('PROXY' in row['note'] or 'quoted' in row['note'] for row in proxy['rows'])
