@@ -6,7 +6,7 @@ Training images: `--n-train` evenly spaced DUTS-TR images; validation: `--n-val`
 Training never opens a mask. Validation reports two numbers per run: the unsupervised Sempart loss on the held-out images
 (what an unlabelled user can compute) and the IoU / maxF against the held-out DUTS-TR masks (used for choosing settings only).
 Checkpoints go to --out/cache/<run>/, so a rerun reuses finished runs. Writes --out/sempart_val_<tag>.{csv,md,json}."""
-import argparse, os, sys, time
+import argparse, ast, os, sys, time
 from pathlib import Path
 import numpy as np, torch
 
@@ -17,7 +17,7 @@ from dynaguide.data import saliency_dataset
 from dynaguide.metrics import score_saliency, reduce_saliency
 from dynaguide.results import settings_key
 from dynaguide.saliency import tokencut_saliency, refine_saliency
-from dynaguide.sempart import SEMPART_PROFILES, train_kwargs, train_sempart, predict_saliency, sempart_losses, _square
+from dynaguide.sempart import train_kwargs, train_sempart, predict_saliency, sempart_losses, duts_tr_images, _square
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument('--lr', type=float, action='append', required=True)
@@ -33,24 +33,22 @@ ap.add_argument('--root', default=os.environ.get('DYNAGUIDE_DATA', str(Path(__fi
 ap.add_argument('--out', default=str(Path(__file__).resolve().parents[1] / 'results' / 'tuning'))
 a = ap.parse_args()
 torch.set_num_threads(1)
-import ast
 extra = {k: ast.literal_eval(v) for k, v in (s.split('=', 1) for s in a.set)}
 
+train_paths = duts_tr_images(a.root, a.n_train)          # the same images the paper notebook trains on
 ds = saliency_dataset('duts-tr', a.root)
-n = len(ds)
-tr_idx = sorted(set(np.linspace(0, n - 1, a.n_train).round().astype(int).tolist()))
-rest = [i for i in range(n) if i not in set(tr_idx)]
-va_idx = [rest[int(i)] for i in np.linspace(0, len(rest) - 1, a.n_val).round()]
-train_paths = [ds[i].image_path for i in tr_idx]
-val = [ds[i] for i in va_idx]
+used = {p.stem for p in train_paths}
+rest = [k for k in ds.ids if k not in used]
+val = [ds[rest[int(i)]] for i in np.linspace(0, len(rest) - 1, a.n_val).round()]
+val_images = [it.image() for it in val]                   # read once, used by every run
 bb = load_backbone('effnet_lite0', device='cpu')
 out = Path(a.out); fc = FeatureCache(out / 'cache' / 'features')
 print(f'{len(train_paths)} training, {len(val)} held-out DUTS-TR images; backbone {bb.tag}', flush=True)
 
 def val_scores(pred_fn):
     sc = {p: [] for p in ('none', 'gf')}
-    for it in val:
-        img = it.image(); soft = pred_fn(img)
+    for it, img in zip(val, val_images):
+        soft = pred_fn(img)
         for p in sc: sc[p].append(score_saliency(refine_saliency(img, soft, p), it.mask, it.id))
     return {p: reduce_saliency(v) for p, v in sc.items()}
 
@@ -70,8 +68,8 @@ for seed in a.seed or [0]:
         secs = time.time() - t0
         with torch.no_grad():   # held-out unsupervised loss at the training size, centre squares
             vl = []
-            for it in val:
-                x = _square(it.image(), kw['size'])[None]
+            for img in val_images:
+                x = _square(img, kw['size'])[None]
                 f = bb(x).float()
                 vl.append(float(sempart_losses(run.head(f, x), f, x)['total']))
         r = val_scores(lambda img: predict_saliency(run.head, bb, img, 'none'))
