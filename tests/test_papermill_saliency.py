@@ -7,6 +7,12 @@ PM = Path(sys.executable).parent / 'papermill'
 TABLES = ('table1', 'deltas', 'table3', 'table5', 'corloc_proxy')
 
 
+def printed(nb_path):
+    "Everything the code cells of an executed notebook printed."
+    nb = json.loads(Path(nb_path).read_text())
+    return ''.join(''.join(o.get('text', '')) for c in nb['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []))
+
+
 def run(tmp_path, *params):
     args = [str(PM), str(NB), str(tmp_path / 'out.ipynb'), '--cwd', str(NB.parent)]
     for k, v in params: args += ['-p', k, str(v)]
@@ -25,6 +31,7 @@ def test_saliency_smoke_under_papermill(tmp_path, data):
     quoted = [row for row in meta['rows'] if 'quoted' in row['note']]
     assert ours and quoted and all(row['profile'] == 'smoke' and row['backbone'] == 'effnet_lite0' for row in ours)
     assert all(row['n_eval'] == 'ECSSD 1 DUTS-TE 1' for row in ours)
+    assert all(row['n_train'] == '-' and row['seeds'] == '-' for row in ours if row['method'].startswith('TokenCut'))
     heads = [row for row in ours if row['method'].startswith('head')]
     assert len(heads) == 6 and all(row['seeds'] == '0 1' for row in heads)
     crop_notes = [row['note'] for row in heads if row['crop'] == 'yes']
@@ -48,13 +55,11 @@ def test_saliency_shards_then_tables(tmp_path, data):
         r = run(tmp_path, *common, ('shard', f'{i}/2'))
         assert r.returncode == 0, r.stderr[-3000:]
         assert not (tmp_path / 'res' / 'tables').exists()
-    out = json.loads((tmp_path / 'out.ipynb').read_text())
-    logs = ''.join(''.join(o.get('text', '')) for c in out['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []))
+    logs = printed(tmp_path / 'out.ipynb')
     assert 'shard 1/2 done' in logs
     r = run(tmp_path, *common)
     assert r.returncode == 0, r.stderr[-3000:]
-    out = json.loads((tmp_path / 'out.ipynb').read_text())
-    logs = ''.join(''.join(o.get('text', '')) for c in out['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []))
+    logs = printed(tmp_path / 'out.ipynb')
     assert logs.count('(resumed after epoch 1)') == 4, logs[-2000:]   # 2 crop settings x 2 seeds, all trained by the shards
     assert (tmp_path / 'res' / 'tables' / 'saliency_table1_smoke.json').exists()
 
