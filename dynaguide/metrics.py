@@ -18,11 +18,12 @@ __all__ = ['N_THRESHOLDS', 'BETA2', 'relabel_connected', 'Contingency', 'conting
            'CorLocScore', 'score_corloc', 'reduce_corloc']
 
 # %% ../nbs/02_metrics.ipynb #84121a71
-def relabel_connected(labels: np.ndarray, connectivity: int = 8) -> np.ndarray:
-    "Split each label of an (H, W) map into its `connectivity`-connected (4 or 8) components; int64 ids 0..n-1."
+def relabel_connected(labels: np.ndarray, connectivity: int | None = 8) -> np.ndarray:
+    "Split each label of an (H, W) map into its `connectivity`-connected (4 or 8) components (None: no split); int64 ids 0..n-1."
     from skimage.measure import label
-    if connectivity not in (4, 8): raise ValueError(f'connectivity must be 4 or 8; got {connectivity}')
+    if connectivity not in (4, 8, None): raise ValueError(f'connectivity must be 4, 8 or None; got {connectivity}')
     lab = _as_labels(labels, 'labels')
+    if connectivity is None: return _compact(lab.ravel())[0].reshape(lab.shape)
     lab = lab - lab.min() + 1                       # no pixel equals skimage's background value 0
     return label(lab, background=0, connectivity=1 if connectivity == 4 else 2).astype(np.int64) - 1
 
@@ -131,7 +132,7 @@ class BSDSScore:
         return dict(id=self.id, all=a, fine=f, coarse=c, mean=(a + f + c) / 3, covering=float(np.mean(self.covering)),
                     pri=float(np.mean(self.ri)), voi=float(np.mean(self.voi)), n_pred=self.n_pred, n_annotators=len(self.n_segments))
 
-def score_bsds(pred: np.ndarray, gts: Sequence[np.ndarray], id: str = '', connectivity: int = 8,
+def score_bsds(pred: np.ndarray, gts: Sequence[np.ndarray], id: str = '', connectivity: int | None = 8,
                relabel_regions: bool = False) -> BSDSScore:
     "Score one (H, W) label map against every annotator map of one BSDS500 image."
     p_raw = _as_labels(pred)
@@ -176,7 +177,7 @@ class BestMatchScore:
         return dict(id=self.id, miou=self.iou_sum / self.n_segments if self.n_segments else float('nan'),
                     n_segments=self.n_segments, n_pred=self.n_pred)
 
-def score_voc(pred: np.ndarray, gt: np.ndarray, id: str = '', connectivity: int = 8, void: int = 255) -> BestMatchScore:
+def score_voc(pred: np.ndarray, gt: np.ndarray, id: str = '', connectivity: int | None = 8, void: int = 255) -> BestMatchScore:
     "Best-match score of one label map against a VOC object map (0 background, instances 1..k, `void` ignored)."
     p = _as_labels(pred); g = _as_labels(gt, 'ground truth')
     if p.shape != g.shape: raise ValueError(f'{id}: prediction is {p.shape} but ground truth is {g.shape} (H, W)')

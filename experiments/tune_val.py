@@ -46,6 +46,7 @@ def main():
     ap.add_argument('--guidance', default='felzenszwalb')
     ap.add_argument('--variant', action='append', default=[])
     ap.add_argument('--set', action='append', default=[], help='NAME=VALUE applied to every variant')
+    ap.add_argument('--gset', action='append', default=[], help='NAME=VALUE: a parameter of the guidance source (e.g. k=12)')
     ap.add_argument('--also-refine', action='store_true', help='also score variant+refine: guided filter on the same run\'s response')
     ap.add_argument('--out', default='results/tuning'); ap.add_argument('--tag', default='')
     a = ap.parse_args()
@@ -60,22 +61,25 @@ def main():
     ds = BSDS500(a.root, a.split)
     items = [ds[i] for i in range(min(a.n, len(ds)))]
     common = {**BASE, **parse_settings(a.set)}
+    import yaml
+    gparams = {k: yaml.safe_load(v) for k, v in (g.split('=', 1) for g in a.gset)}   # guidance parameters (YAML literals)
     rows = []
     variants = []
     for v in a.variant or ['guidance', 'base']: variants += [v] + ([f'{v}+refine'] if a.also_refine and VARIANTS[v] is not None else [])
     for v in variants:
         if v.endswith('+refine') and VARIANTS.get(v) is None: VARIANTS[v] = {**VARIANTS[v[:-7]], 'refine': 'guided'}
-        cache = Path(a.out) / 'cache' / f'{a.guidance}-{v}-{"_".join(a.set) or "default"}'; cache.mkdir(parents=True, exist_ok=True)
+        cache = Path(a.out) / 'cache' / f'{a.guidance}{"".join("-" + g for g in a.gset)}-{v}-{"_".join(a.set) or "default"}'; cache.mkdir(parents=True, exist_ok=True)
         scores, secs = [], []
         for it in items:
             f = cache / f'{it.id}.npz'
             if f.exists(): z = np.load(f); lab, s = z['labels'], float(z['seconds'])
             else:
                 if VARIANTS[v] is None:
-                    t = time.perf_counter(); lab = compute_guidance(it.image_path, a.guidance).labels; s = time.perf_counter() - t
+                    t = time.perf_counter(); lab = compute_guidance(it.image_path, a.guidance, **gparams).labels; s = time.perf_counter() - t
                 else:
                     ov = {**common, **VARIANTS[v]}; preset = ov.pop('preset', 'dynaguide')
                     g = a.guidance if preset == 'dynaguide' else None
+                    if g is not None and gparams: g = compute_guidance(it.image_path, g, **gparams).labels   # a label map: segment takes it as given
                     r = segment(it.image_path, guidance=g, preset=preset, **ov); lab, s = r.labels, r.seconds + r.guidance_seconds
                     if a.also_refine and ov.get('refine', 'none') == 'none':   # (a) from the same run: guided filter on the full-size response
                         from dynaguide.filters import guided_filter, gray_guide
@@ -87,7 +91,7 @@ def main():
                 np.savez_compressed(f, labels=lab, seconds=s)
             scores.append(score_bsds(lab, it.segmentations, it.id)); secs.append(s)
         m = reduce_bsds(scores)
-        row = dict(variant=v, guidance=a.guidance, n=len(items), **{k: m[k] for k in ('all', 'fine', 'coarse', 'mean', 'covering', 'pri', 'voi')},
+        row = dict(variant=v, guidance=a.guidance + ''.join(f' {g}' for g in a.gset), n=len(items), **{k: m[k] for k in ('all', 'fine', 'coarse', 'mean', 'covering', 'pri', 'voi')},
                    median_s=float(np.median(secs)), settings=str({**common, **(VARIANTS[v] or {})}) if VARIANTS[v] is not None else 'full res')
         rows.append(row)
         print(f"{v:22s} all {m['all']:.3f} fine {m['fine']:.3f} coarse {m['coarse']:.3f} mean {m['mean']:.3f}  cov {m['covering']:.3f}  {np.median(secs):6.1f} s/img", flush=True)
