@@ -12,10 +12,10 @@ import numpy as np
 # %% auto #0
 __all__ = ['N_THRESHOLDS', 'BETA2', 'relabel_connected', 'Contingency', 'contingency', 'best_iou', 'covering_from',
            'rand_index_from', 'voi_from', 'segmentation_covering', 'rand_index', 'variation_of_information',
-           'BSDSScore', 'score_bsds', 'reduce_bsds', 'BestMatchScore', 'score_voc', 'reduce_best_match',
-           'HungarianScore', 'score_hungarian', 'reduce_hungarian', 'COCO27Score', 'score_coco27', 'reduce_coco27',
-           'resize_bilinear', 'f_curve', 'SaliencyScore', 'score_saliency', 'reduce_saliency', 'mask_to_box', 'box_iou',
-           'CorLocScore', 'score_corloc', 'reduce_corloc']
+           'BSDSScore', 'score_bsds', 'reduce_bsds', 'human_agreement_bsds', 'BestMatchScore', 'score_voc',
+           'reduce_best_match', 'HungarianScore', 'score_hungarian', 'reduce_hungarian', 'COCO27Score', 'score_coco27',
+           'reduce_coco27', 'resize_bilinear', 'f_curve', 'SaliencyScore', 'score_saliency', 'reduce_saliency',
+           'mask_to_box', 'box_iou', 'CorLocScore', 'score_corloc', 'reduce_corloc']
 
 # %% ../nbs/02_metrics.ipynb #84121a71
 def relabel_connected(labels: np.ndarray, connectivity: int | None = 8) -> np.ndarray:
@@ -164,6 +164,12 @@ def reduce_bsds(scores: Sequence[BSDSScore]) -> dict:
     return dict(all=a, fine=f, coarse=c, mean=(a + f + c) / 3, covering=cov,
                 pri=float(np.mean([np.mean(s.ri) for s in scores])), voi=float(np.mean([np.mean(s.voi) for s in scores])),
                 n_images=len(scores), n_gt_maps=sum(len(s.n_segments) for s in scores), n_gt_segments=ns)
+
+# %% ../nbs/02_metrics.ipynb #6bc48643
+def human_agreement_bsds(gts: Sequence[np.ndarray], id: str = '', connectivity: int = 8) -> list[BSDSScore]:
+    "One `BSDSScore` per annotator map of an image: that map scored as a prediction against the other maps (needs two or more)."
+    if len(gts) < 2: raise ValueError(f'{id}: human agreement needs at least two annotator maps, got {len(gts)}')
+    return [score_bsds(g, [h for j, h in enumerate(gts) if j != i], f'{id}/{i}', connectivity) for i, g in enumerate(gts)]
 
 # %% ../nbs/02_metrics.ipynb #670c1cdf
 @dataclass
