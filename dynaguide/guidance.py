@@ -38,7 +38,7 @@ class GuidanceSource:
     offline: bool = True
 
 GUIDANCE: dict[str, GuidanceSource] = {}
-PLUGIN_MODULES = ['dynaguide.guidance_models']  # modules whose import registers more sources (model-backed ones)
+PLUGIN_MODULES = ['dynaguide.guidance_models', 'dynaguide.diffseg']  # modules whose import registers more sources (model-backed ones)
 
 def _load_plugins():
     "Import the plug-in modules so that their sources are registered (they import heavy packages only when run)."
