@@ -4,23 +4,29 @@
 
 # %% ../nbs/12_cli.ipynb #71b6b8c7
 from __future__ import annotations
-import argparse, glob, json, os, re, sys, time
+import argparse, datetime, glob, hashlib, json, os, re, sys, time
+from contextlib import contextmanager
+from dataclasses import asdict, replace
 from pathlib import Path
 import numpy as np
 
-from .core import ImageReadError, load_image, save_labels, label_overlay, versions, get_device
+from .core import (ImageReadError, TMP_TAG, load_image, load_labels, save_labels, save_png, png_meta, write_text_atomic,
+                            is_temp_file, label_overlay, versions, get_device)
 from .segment import PRESETS, PROFILES, SegmentConfig, make_config, segment
 from .guidance import list_guidance
+from .losses import ALIGN_RULES, WEIGHT_RULES
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'collect_inputs', 'safe_stem', 'output_names', 'parse_settings', 'run_segment', 'cmd_segment',
-           'cmd_demo', 'cmd_guidance', 'build_parser', 'main']
+__all__ = ['IMAGE_EXTS', 'CHOICES', 'RUN_RECORD', 'RUN_FORMAT', 'collect_inputs', 'safe_stem', 'stem_outputs', 'output_names',
+           'parse_settings', 'check_config', 'check_device', 'memory_estimate', 'available_memory', 'check_memory',
+           'OutputConflict', 'settings_hash', 'file_sha1', 'our_meta', 'scan_output', 'plan_outputs', 'folder_lock',
+           'run_segment', 'cmd_segment', 'cmd_demo', 'cmd_guidance', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #488d6ef3
 IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.gif', '.ppm', '.pgm', '.jp2'}
 
 def collect_inputs(paths: list[str], recursive: bool = False) -> tuple[list[Path], list[tuple[str, str]]]:
-    "Expand files, folders and globs into image files; return (files, [(path, reason)] for paths that matched nothing)."
+    "Expand files, folders and globs into image files (each file once); return (files, [(path, reason)] for paths that matched nothing)."
     files, missing = [], []
     for p in paths:
         q = Path(p)
@@ -35,7 +41,11 @@ def collect_inputs(paths: list[str], recursive: bool = False) -> tuple[list[Path
             if not found: missing.append((p, 'glob matched no files'))
             files += found
         else: missing.append((p, 'no such file or folder'))
-    return list(dict.fromkeys(files)), missing
+    seen, out = set(), []
+    for f in files:
+        k = f.resolve()
+        if k not in seen: seen.add(k); out.append(f)
+    return out, missing
 
 # %% ../nbs/12_cli.ipynb #7304db0d
 def safe_stem(name: str) -> str:
@@ -43,15 +53,29 @@ def safe_stem(name: str) -> str:
     s = re.sub(r'[^A-Za-z0-9._-]+', '_', Path(name).stem).lstrip('.')
     return s or 'image'
 
-def output_names(files: list[Path]) -> list[str]:
-    "Unique safe output stems for `files`."
-    seen, out = {}, []
-    for f in files:
-        s = safe_stem(f.name); n = seen.get(s, 0); seen[s] = n + 1
-        out.append(s if n == 0 else f'{s}_{n + 1}')
+def stem_outputs(stem: str) -> tuple[str, str]:
+    "The file names an input with output stem `stem` may write: its label map and its overlay."
+    return f'{stem}.png', f'{stem}_overlay.png'
+
+def output_names(files: list[Path], taken=()) -> list[str]:
+    "Output stems for `files` whose outputs collide with nothing in `taken` nor with each other's outputs."
+    used = {t.lower() for t in taken}
+    free = lambda s: not any(o.lower() in used for o in stem_outputs(s))
+    take = lambda s: used.update(o.lower() for o in stem_outputs(s))
+    out = [None] * len(files)
+    for i, f in enumerate(files):          # first pass: inputs whose own stem is free keep it
+        s = safe_stem(Path(f).name)
+        if free(s): take(s); out[i] = s
+    for i, f in enumerate(files):          # second pass: the rest get the first free suffix
+        if out[i] is not None: continue
+        base = safe_stem(Path(f).name); n = 2
+        while not free(f'{base}_{n}'): n += 1
+        take(f'{base}_{n}'); out[i] = f'{base}_{n}'
     return out
 
 # %% ../nbs/12_cli.ipynb #c54701f2
+_TRUE, _FALSE = ('1', 'true', 'yes', 'on'), ('0', 'false', 'no', 'off')
+
 def parse_settings(items: list[str]) -> dict:
     "Parse `name=value` pairs into typed `SegmentConfig` overrides."
     types = {f: t for f, t in SegmentConfig.__annotations__.items()}
@@ -61,42 +85,257 @@ def parse_settings(items: list[str]) -> dict:
         k, v = it.split('=', 1); k = k.strip().replace('-', '_')
         if k not in types: raise ValueError(f'unknown setting {k!r}; valid: {", ".join(sorted(types))}')
         t = str(types[k])
-        if v.lower() in ('none', 'null') and 'None' in t: out[k] = None
-        elif t.startswith('bool'): out[k] = v.lower() in ('1', 'true', 'yes', 'on')
-        elif t.startswith('int'): out[k] = int(v)
-        elif t.startswith('float'): out[k] = float(v)
-        else: out[k] = v
+        try:
+            if v.lower() in ('none', 'null') and 'None' in t: out[k] = None
+            elif t.startswith('bool'):
+                if v.lower() not in _TRUE + _FALSE: raise ValueError
+                out[k] = v.lower() in _TRUE
+            elif t.startswith('int'): out[k] = int(v)
+            elif t.startswith('float'): out[k] = float(v)
+            else: out[k] = v
+        except ValueError: raise ValueError(f'--set {k}={v}: expected a value of type {t}') from None
     return out
 
-# %% ../nbs/12_cli.ipynb #1b9bcd6b
-def run_segment(files: list[Path], out: Path, preset: str, overrides: dict, overlay: bool = True, device: str | None = None,
-                progress: bool = True, failed: list | None = None, profile: str = 'paper') -> tuple[list[dict], list[tuple[str, str]]]:
-    "Segment `files` into `out` (16-bit PNG label ids, optional overlays, run.json); return per-file records and failures."
-    from tqdm.auto import tqdm
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = make_config(preset, profile, **overrides)  # fail early on bad settings, before any image is read
-    records, failed = [], list(failed or [])
-    bar = tqdm(list(zip(files, output_names(files))), desc='segment', unit='img', disable=not progress)
-    for f, stem in bar:
-        bar.set_postfix_str(f.name[-30:])
-        try: img = load_image(f)
-        except ImageReadError as e: failed.append((str(f), str(e))); continue
-        r = segment(img, preset=preset, profile=profile, device=device, **overrides)
-        save_labels(out / f'{stem}.png', r.labels)
-        if overlay:
-            from PIL import Image
-            Image.fromarray(label_overlay(img, r.labels)).save(out / f'{stem}_overlay.png')
-        records.append(dict(input=str(f), labels=f'{stem}.png', height=img.shape[0], width=img.shape[1],
-                            n_segments=int(r.labels.max()) + 1, n_guidance=r.guidance.n_segments, n_iter=r.n_iter,
-                            stop=r.stop_reason, seconds=round(r.seconds, 3), guidance_seconds=round(r.guidance_seconds, 3)))
-    (out / 'run.json').write_text(json.dumps(dict(profile=profile, config=cfg.__dict__, device=str(get_device(device)), versions=versions(),
-                                                  images=records, failed=[dict(path=p, reason=m) for p, m in failed]), indent=1))
-    return records, failed
+CHOICES = dict(continuity=('huber', 'l1'), weight_rule=WEIGHT_RULES, align=ALIGN_RULES, upsample=('bilinear', 'guided'),
+               refine=('none', 'guided'))
 
-# %% ../nbs/12_cli.ipynb #22eb8649
+def check_config(cfg: SegmentConfig) -> SegmentConfig:
+    "`cfg` if every setting is one the loop accepts, else a ValueError naming each bad setting and its valid values."
+    bad = []
+    if cfg.guidance not in list_guidance(): bad.append(f'guidance {cfg.guidance!r}: choose from {", ".join(list_guidance())}')
+    for k, ch in CHOICES.items():
+        if getattr(cfg, k) not in ch: bad.append(f'{k} {getattr(cfg, k)!r}: choose from {", ".join(ch)}')
+    for k, lo in dict(p=2, n_conv=1, max_iter=1, min_labels=0, gf_radius=1).items():
+        if getattr(cfg, k) < lo: bad.append(f'{k} must be at least {lo}; got {getattr(cfg, k)}')
+    if cfg.p > 65536: bad.append(f'p must be at most 65536 (16-bit label maps); got {cfg.p}')
+    for k, lo in dict(patience=1, threads=1, max_side=2).items():
+        v = getattr(cfg, k)
+        if v is not None and v < lo: bad.append(f'{k} must be at least {lo} or none; got {v}')
+    for k in ('lr', 'huber_delta', 'beta', 'gf_eps'):
+        if not (np.isfinite(getattr(cfg, k)) and getattr(cfg, k) > 0): bad.append(f'{k} must be a positive number; got {getattr(cfg, k)}')
+    for k in ('momentum', 'sim_weight', 'mu', 'guide_weight'):
+        if not (np.isfinite(getattr(cfg, k)) and getattr(cfg, k) >= 0): bad.append(f'{k} must be a number >= 0; got {getattr(cfg, k)}')
+    if bad: raise ValueError('invalid setting(s): ' + '; '.join(bad))
+    return cfg
+
+def check_device(device: str | None) -> str:
+    "The device a run will use (e.g. 'cpu', 'cuda'), or a ValueError naming the devices this machine has."
+    import torch
+    have = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+    try: d = get_device(device)
+    except (RuntimeError, ValueError): raise ValueError(f'unknown device {device!r}; choose from {", ".join(have)}') from None
+    if d.type not in have: raise ValueError(f'device {device!r} is not available on this machine; choose from {", ".join(have)}')
+    if d.type == 'cuda' and d.index is not None and d.index >= torch.cuda.device_count():
+        raise ValueError(f'device {device!r}: only {torch.cuda.device_count()} CUDA device(s)')
+    return str(d)
+
+# %% ../nbs/12_cli.ipynb #1b9bcd6b
+def _opt_size(h: int, w: int, max_side: int | None) -> tuple[int, int]:
+    "The optimisation size of an h x w image under `max_side` (as `segment` resizes)."
+    if max_side is None or max(h, w) <= max_side: return h, w
+    s = max_side / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+def memory_estimate(height: int, width: int, cfg: SegmentConfig) -> dict:
+    "Approximate peak bytes of segmenting a `height` x `width` image under `cfg`: the loop, the full-resolution response and the rest."
+    h, w = _opt_size(height, width, cfg.max_side)
+    k = 1 if (h, w) == (height, width) or cfg.upsample == 'bilinear' else 3
+    k += 3 if cfg.refine == 'guided' else 0
+    est = dict(optimise=16 * 4 * cfg.p * h * w, full_resolution=k * 4 * cfg.p * height * width, other=400 * height * width)
+    return dict(est, total=sum(est.values()), opt_size=(h, w))
+
+def available_memory() -> int | None:
+    "Bytes this process can still allocate (MemAvailable, capped by a cgroup limit), or None where unknown."
+    try: avail = int(re.search(r'MemAvailable:\s+(\d+) kB', Path('/proc/meminfo').read_text()).group(1)) * 1024
+    except (OSError, AttributeError): return None
+    try:
+        lim = Path('/sys/fs/cgroup/memory.max').read_text().strip()
+        if lim != 'max': avail = min(avail, int(lim) - int(Path('/sys/fs/cgroup/memory.current').read_text()))
+    except (OSError, ValueError): pass
+    return avail
+
+def check_memory(height: int, width: int, cfg: SegmentConfig, limit: int | None = None) -> dict:
+    "The estimate, or a MemoryError saying what the image needs, what is available and which setting fits."
+    est = memory_estimate(height, width, cfg)
+    lim = limit if limit is not None else available_memory()
+    if lim is None or est['total'] <= lim: return est
+    gb = lambda b: f'{b / 2**30:.2f} GB'
+    msg = (f'{height}x{width} image with p={cfg.p}: needs about {gb(est["total"])} ({gb(est["optimise"])} for the loop at '
+           f'{est["opt_size"][0]}x{est["opt_size"][1]}, {gb(est["full_resolution"])} for the response at full size), '
+           f'{gb(lim)} available')
+    fixed = est['full_resolution'] + est['other']
+    if fixed < lim:
+        side = max(2, int((max(height, width) ** 2 * (lim - fixed) / (16 * 4 * cfg.p * height * width)) ** 0.5))
+        msg += f'; --max-side {side} fits'
+    else:                                  # the full-size response alone is too large: fewer channels, with a small loop
+        side = min(cfg.max_side or 512, 512)
+        small = memory_estimate(height, width, replace(cfg, max_side=side, p=1))
+        per_p = small['optimise'] + small['full_resolution']
+        p_fit = int((lim - est['other']) / per_p) if lim > est['other'] else 0
+        if p_fit >= 2: msg += f'; the response at full size alone is too large: --max-side {side} --p {p_fit} fits'
+        else:
+            n, L = max(height, width), max(height, width)
+            while L > 16 and memory_estimate(max(1, height * L // n), max(1, width * L // n), cfg)['total'] > lim: L = int(L * 0.9)
+            msg += f'; scale the image down to at most {L} px on its longest side'
+    raise MemoryError(msg)
+
+# %% ../nbs/12_cli.ipynb #68432d98
+RUN_RECORD = 'run.json'
+RUN_FORMAT = 'dynaguide-segment-run'
+
+class OutputConflict(ValueError):
+    "An output folder this run cannot write to without replacing files that are not its own or mixing settings."
+
+def settings_hash(settings: dict) -> str:
+    "A short stable hash of a settings dict (JSON with sorted keys)."
+    return hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+def file_sha1(path: str | os.PathLike) -> str:
+    "SHA-1 of a file's bytes."
+    h = hashlib.sha1()
+    with open(path, 'rb') as f:
+        for b in iter(lambda: f.read(1 << 20), b''): h.update(b)
+    return h.hexdigest()
+
+def our_meta(path: str | os.PathLike) -> dict | None:
+    "The provenance of a file `dynaguide segment` wrote (a PNG with its record), else None."
+    p = Path(path)
+    m = png_meta(p) if p.suffix.lower() == '.png' else None
+    return m if isinstance(m, dict) and {'kind', 'input', 'stem', 'settings_hash'} <= set(m) else None
+
+def scan_output(out: Path) -> tuple[dict[str, dict], set[str]]:
+    "Our files in `out` (name -> provenance) and the names of everything else there; our leftover temporary files are removed."
+    ours, other = {}, set()
+    if not out.is_dir(): return ours, other
+    for p in out.iterdir():
+        if is_temp_file(p) and p.is_file() and not p.is_symlink(): p.unlink(missing_ok=True); continue
+        m = our_meta(p)
+        if m is not None: ours[p.name] = m
+        else: other.add(p.name)
+    return ours, other
+
+def _diff(a: dict, b: dict) -> str:
+    "The settings that differ between two settings dicts, as 'name old -> new'."
+    fa, fb = {**a.get('config', {}), 'device': a.get('device')}, {**b.get('config', {}), 'device': b.get('device')}
+    return ', '.join(f'{k} {fa.get(k)!r} -> {fb.get(k)!r}' for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)) or 'unknown'
+
+def plan_outputs(files: list[Path], out: Path, settings: dict) -> tuple[list[dict], list[tuple[str, str]], dict]:
+    "Jobs (input, stem, whether it is done) for `files` in `out` under `settings`, the inputs skipped as our outputs, and our files there."
+    h = settings_hash(settings)
+    ours, other = scan_output(out)
+    stale = {n: m for n, m in ours.items() if m['settings_hash'] != h}
+    if stale:
+        m = next((m for m in stale.values() if 'settings' in m), {})
+        raise OutputConflict(f'{out} holds {len(stale)} file(s) written with other settings (e.g. {sorted(stale)[0]}; differs in: '
+                             f'{_diff(m.get("settings", {}), settings)}); this run would mix them with its own: use another --out '
+                             '(nothing was written)')
+    rec = out / RUN_RECORD
+    if rec.exists() or rec.is_symlink():
+        try: r = json.loads(rec.read_text()) if not rec.is_symlink() else None
+        except (OSError, ValueError, UnicodeDecodeError): r = None
+        if not isinstance(r, dict) or r.get('format') != RUN_FORMAT:
+            raise OutputConflict(f'{rec} exists and was not written by this version of `dynaguide segment`; use another --out (nothing was written)')
+    stem_of = {m['input']: m['stem'] for m in ours.values()}
+    labels = {m['stem']: m for m in ours.values() if m['kind'] == 'labels'}
+    jobs, skipped, pending = [], [], []
+    for f in files:
+        key = str(f.resolve())
+        if our_meta(f) is not None: skipped.append((str(f), 'a dynaguide output, not an input')); continue
+        if key in stem_of:
+            st = stem_of[key]; m = labels.get(st)
+            try: done = m is not None and m.get('input_sha1') == file_sha1(f)
+            except OSError: done = False                  # unreadable now: the loop records why
+            jobs.append(dict(input=f, key=key, stem=st, done=done, meta=m))
+        else: pending.append(len(jobs)); jobs.append(dict(input=f, key=key, stem=None, done=False, meta=None))
+    taken = set(other) | set(ours) | {RUN_RECORD} | {o for st in stem_of.values() for o in stem_outputs(st)}
+    for i, st in zip(pending, output_names([jobs[i]['input'] for i in pending], taken)): jobs[i]['stem'] = st
+    return jobs, skipped, ours
+
+@contextmanager
+def folder_lock(out: Path):
+    "Hold an exclusive advisory lock on the folder `out` itself for the block; OutputConflict if another run holds it."
+    try: import fcntl; fd = os.open(out, os.O_RDONLY)
+    except (ImportError, OSError): yield; return      # no advisory locks on this platform
+    try:
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError: raise OutputConflict(f'another `dynaguide segment` is writing to {out}; wait for it or use another --out') from None
+        yield
+    finally: os.close(fd)
+
+# %% ../nbs/12_cli.ipynb #a57cb3b9
+def _now() -> str: return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+
+def _reason(e: BaseException) -> str:
+    "A one-line failure reason; out-of-memory errors say which settings lower the need."
+    if isinstance(e, ImageReadError): return str(e)
+    msg = f'{type(e).__name__}: {e}'
+    if 'out of memory' in str(e).lower() or (isinstance(e, MemoryError) and 'fits' not in str(e)):
+        msg += ' (lower --max-side or --p)'
+    return msg
+
+def run_segment(files: list[Path], out: Path, preset: str = 'dynaguide', overrides: dict | None = None, overlay: bool = True,
+                device: str | None = None, progress: bool = True, failed: list | None = None, profile: str = 'paper',
+                max_memory: float | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
+    "Segment `files` into `out` (16-bit PNG label ids with provenance, overlays, run.json), resuming images done with the same settings; return records and failures."
+    import torch
+    from tqdm.auto import tqdm
+    out, overrides = Path(out), dict(overrides or {})
+    cfg = check_config(make_config(preset, profile, **overrides))        # every check before the first image
+    dev = check_device(device)
+    cfg = replace(cfg, threads=cfg.threads or torch.get_num_threads())   # the thread count actually used
+    overrides['threads'] = cfg.threads
+    settings = dict(config=asdict(cfg), device=torch.device(dev).type)
+    h = settings_hash(settings)
+    if out.exists() and not out.is_dir(): raise OutputConflict(f'--out {out} exists and is not a folder')
+    out.mkdir(parents=True, exist_ok=True)
+    limit = None if max_memory is None else int(max_memory * 2**30)
+    with folder_lock(out):
+        jobs, skipped, ours = plan_outputs(files, out, settings)
+        recs = {m['stem']: m['record'] for m in ours.values() if m['kind'] == 'labels'}
+        failures, started, order = list(failed or []), _now(), [j['stem'] for j in jobs]
+        def flush(status: str):
+            imgs = [recs[s] for s in dict.fromkeys(order + sorted(recs)) if s in recs]
+            write_text_atomic(out / RUN_RECORD, json.dumps(dict(
+                format=RUN_FORMAT, status=status, started=started, updated=_now(), settings_hash=h, preset=preset, profile=profile,
+                config=settings['config'], device=dev, threads=cfg.threads, versions=versions(), n_inputs=len(jobs), images=imgs,
+                failed=[dict(path=p, reason=m) for p, m in failures], skipped=[dict(path=p, reason=m) for p, m in skipped]), indent=1))
+        flush('running')
+        done = []
+        bar = tqdm(jobs, desc='segment', unit='img', disable=not progress)
+        try:
+            for j in bar:
+                f, stem = j['input'], j['stem']
+                bar.set_postfix_str(f.name[-30:])
+                lab_p, ov_p = (out / n for n in stem_outputs(stem))
+                try:
+                    meta = dict(input=j['key'], stem=stem, settings_hash=h)
+                    if j['done']:
+                        if overlay and png_meta(ov_p) is None:    # done without its overlay: draw it from the saved map
+                            save_png(ov_p, label_overlay(load_image(f), load_labels(lab_p)), dict(meta, kind='overlay'))
+                        recs[stem] = dict(j['meta']['record'], resumed=True, overlay=ov_p.name if our_meta(ov_p) else None)
+                        done.append(recs[stem]); continue
+                    sha = file_sha1(f)
+                    img = load_image(f)
+                    check_memory(*img.shape[:2], cfg, limit)
+                    r = segment(img, preset=preset, profile=profile, device=dev, **overrides)
+                    rec = dict(input=str(f), labels=lab_p.name, overlay=ov_p.name if overlay else None, height=img.shape[0],
+                               width=img.shape[1], n_segments=int(r.labels.max()) + 1, n_guidance=r.guidance.n_segments,
+                               n_iter=r.n_iter, stop=r.stop_reason, seconds=round(r.seconds, 3),
+                               guidance_seconds=round(r.guidance_seconds, 3), threads=cfg.threads, finished=_now())
+                    if overlay: save_png(ov_p, label_overlay(img, r.labels), dict(meta, kind='overlay'))
+                    save_labels(lab_p, r.labels, dict(meta, kind='labels', input_sha1=sha, settings=settings, record=rec))
+                    recs[stem] = rec; done.append(rec)
+                except Exception as e: failures.append((str(f), _reason(e)))
+                flush('running')
+        except KeyboardInterrupt:
+            flush('interrupted'); raise
+        flush('complete' if not failures else 'complete with failures')
+    return done, failures
+
+# %% ../nbs/12_cli.ipynb #12c7880b
 def _add_segment_args(p: argparse.ArgumentParser):
     "Options shared by `segment` and `demo`."
-    p.add_argument('--out', default='results/segment', help='output folder (label maps, overlays, run.json)')
+    p.add_argument('--out', default='results/segment', help='output folder (label maps, overlays, run.json); an interrupted run resumes there')
     p.add_argument('--preset', default='dynaguide', choices=list(PRESETS))
     p.add_argument('--profile', default=None, choices=list(PROFILES), help="settings profile: 'paper' (default for segment) or 'cpu' (default for demo)")
     p.add_argument('--guidance', default=None, help='guidance source (default: the preset\'s); see `dynaguide guidance`')
@@ -107,6 +346,8 @@ def _add_segment_args(p: argparse.ArgumentParser):
     p.add_argument('--set', action='append', default=[], metavar='NAME=VALUE', help='any SegmentConfig field, repeatable')
     p.add_argument('--no-overlay', action='store_true', help='write label maps only')
     p.add_argument('--device', default=None, help='cuda or cpu (default: cuda when present)')
+    p.add_argument('--max-memory', type=float, default=None, metavar='GB',
+                   help='refuse images estimated to need more (default: the memory available)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
 
 def _overrides(a) -> dict:
@@ -119,37 +360,50 @@ def _overrides(a) -> dict:
 
 def _report(records, failed, out) -> int:
     "Print a summary and the failures; the exit code."
-    print(f'{len(records)} image(s) segmented into {out}')
-    if records:
-        s = np.array([r['seconds'] for r in records])
-        print(f'median {np.median(s):.2f} s per image, median {int(np.median([r["n_iter"] for r in records]))} iterations')
+    new = [r for r in records if not r.get('resumed')]
+    print(f'{len(new)} image(s) segmented into {out}' + (f', {len(records) - len(new)} already done with these settings' if len(new) < len(records) else ''))
+    if new:
+        s = np.array([r['seconds'] for r in new])
+        print(f'median {np.median(s):.2f} s per image, median {int(np.median([r["n_iter"] for r in new]))} iterations')
     if failed:
-        print(f'{len(failed)} input(s) failed:', file=sys.stderr)
+        print(f'{len(failed)} input(s) failed (also listed in {Path(out) / RUN_RECORD}):', file=sys.stderr)
         for p, m in failed: print(f'  {p}: {m}', file=sys.stderr)
         return 1
     return 0
 
+def _setup_error(cmd: str, e: Exception) -> int:
+    "Print a setup error (bad setting, device or output folder) and return exit code 2."
+    print(f'dynaguide {cmd}: error: {e.args[0] if isinstance(e, KeyError) and e.args else e}', file=sys.stderr)
+    return 2
+
 def cmd_segment(a) -> int:
     "Handler of `dynaguide segment`."
     files, missing = collect_inputs(a.paths, a.recursive)
-    try: ov = _overrides(a); make_config(a.preset, a.profile or 'paper', **ov)   # bad settings: exit 2 before reading any image
-    except (ValueError, TypeError, KeyError) as e: print(f'error: {e}', file=sys.stderr); return 2
-    out = Path(a.out)
-    recs, failed = run_segment(files, out, a.preset, ov, not a.no_overlay, a.device, not a.quiet, missing, a.profile or 'paper')
-    return _report(recs, failed, out)
+    try: recs, failed = run_segment(files, Path(a.out), a.preset, _overrides(a), not a.no_overlay, a.device, not a.quiet, missing,
+                                    a.profile or 'paper', a.max_memory)
+    except (ValueError, TypeError, KeyError, OSError) as e: return _setup_error('segment', e)
+    return _report(recs, failed, a.out)
 
 # %% ../nbs/12_cli.ipynb #e729bffc
 def cmd_demo(a) -> int:
     "Handler of `dynaguide demo`: segment scikit-image's `coffee` sample."
     from skimage import data as skdata
     from PIL import Image
-    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    out = Path(a.out)
+    if out.exists() and not out.is_dir(): return _setup_error('demo', OutputConflict(f'--out {out} exists and is not a folder'))
     src = out / 'input' / f'{a.image}.png'   # the input beside, not under, the label map of the same name
-    src.parent.mkdir(exist_ok=True)
-    Image.fromarray(getattr(skdata, a.image)()).save(src)
-    recs, failed = run_segment([src], out, a.preset, _overrides(a), True, a.device, not a.quiet, profile=a.profile or 'cpu')
+    arr = getattr(skdata, a.image)()
+    if src.exists() or src.is_symlink():       # reuse our earlier copy; never replace another file
+        try:
+            with Image.open(src) as im: same = not src.is_symlink() and np.array_equal(np.asarray(im), arr)
+        except OSError: same = False
+        if not same: return _setup_error('demo', OutputConflict(f'{src} exists and is not the {a.image} sample; use another --out'))
+    else: save_png(src, arr)
+    try: recs, failed = run_segment([src], out, a.preset, _overrides(a), True, a.device, not a.quiet, profile=a.profile or 'cpu',
+                                    max_memory=a.max_memory)
+    except (ValueError, TypeError, KeyError, OSError) as e: return _setup_error('demo', e)
     code = _report(recs, failed, out)
-    if recs: print(f'label map: {out / recs[0]["labels"]}\noverlay:   {out / (Path(recs[0]["labels"]).stem + "_overlay.png")}')
+    if recs: print(f'label map: {out / recs[0]["labels"]}\noverlay:   {out / stem_outputs(Path(recs[0]["labels"]).stem)[1]}')
     return code
 
 # %% ../nbs/12_cli.ipynb #f97fdcda
@@ -164,7 +418,9 @@ def cmd_guidance(a) -> int:
 # %% ../nbs/12_cli.ipynb #3c8bdd20
 def build_parser() -> argparse.ArgumentParser:
     "The `dynaguide` argument parser."
-    ap = argparse.ArgumentParser(prog='dynaguide', description='Unsupervised per-image segmentation steered by frozen guidance (DynaGuide).')
+    ap = argparse.ArgumentParser(prog='dynaguide', description='Unsupervised per-image segmentation steered by frozen guidance (DynaGuide).',
+                                 epilog='exit codes: 0 done, 1 some inputs failed (listed, and in run.json), 2 bad settings or output '
+                                        'folder (nothing written), 130 interrupted (rerun to resume)')
     sub = ap.add_subparsers(dest='command', required=True)
     s = sub.add_parser('segment', help='segment image files, folders or globs')
     s.add_argument('paths', nargs='+', help='image files, folders or glob patterns')
@@ -180,7 +436,13 @@ def build_parser() -> argparse.ArgumentParser:
     else: add_eval_parser(sub)
     return ap
 
+def _terminate(signum, frame): raise KeyboardInterrupt
+
 def main(argv: list[str] | None = None) -> int:
-    "Entry point of the `dynaguide` console script."
+    "Entry point of the `dynaguide` console script; SIGTERM stops it like Ctrl-C (the run record says 'interrupted')."
+    import signal
     a = build_parser().parse_args(argv)
-    return a.func(a)
+    if argv is None: signal.signal(signal.SIGTERM, _terminate)   # the console script only, not a caller's process
+    try: return a.func(a)
+    except KeyboardInterrupt:
+        print('interrupted; run the same command again to resume', file=sys.stderr); return 130

@@ -5,16 +5,18 @@
 # %% ../nbs/00_core.ipynb #abce1c5f
 from __future__ import annotations
 import csv, datetime, io, json, os, platform, random, sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Sequence, Union
+from typing import Any, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['ImageLike', 'ImageReadError', 'array_to_float', 'load_image', 'get_device', 'image_to_tensor', 'seed_everything',
-           'save_labels', 'load_labels', 'data_root', 'versions', 'markdown_table', 'save_table', 'label_overlay']
+__all__ = ['ImageLike', 'TMP_TAG', 'META_KEY', 'ImageReadError', 'array_to_float', 'load_image', 'get_device', 'image_to_tensor',
+           'seed_everything', 'is_temp_file', 'atomic_path', 'write_text_atomic', 'save_png', 'png_meta', 'save_labels',
+           'load_labels', 'data_root', 'versions', 'markdown_table', 'save_table', 'label_overlay']
 
 # %% ../nbs/00_core.ipynb #2e8b40e3
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
@@ -117,16 +119,74 @@ def seed_everything(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 # %% ../nbs/00_core.ipynb #376f2d1f
-def save_labels(path: str | os.PathLike, labels: np.ndarray | torch.Tensor) -> Path:
-    "Write an integer (H, W) label map as a 16-bit PNG (or `.npy`) of label ids."
+TMP_TAG = '.dynaguide-tmp'
+
+def is_temp_file(path: str | os.PathLike) -> bool:
+    "True for the temporary files `atomic_path` writes (hidden, ending in `TMP_TAG`): leftovers of an interrupted write."
+    n = Path(path).name
+    return n.startswith('.') and n.endswith(TMP_TAG)
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    "Yield a temporary path beside `path`; when the block succeeds it is synced and renamed over `path`, else removed."
+    p = Path(path); p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f'.{p.name}.{os.getpid()}{TMP_TAG}')
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try: os.fsync(fd)
+        finally: os.close(fd)
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True); raise
+
+def _json_default(o):
+    "JSON encoding of numpy scalars, arrays and paths."
+    if isinstance(o, np.generic): return o.item()
+    if isinstance(o, np.ndarray): return o.tolist()
+    if isinstance(o, (Path, torch.device)): return str(o)
+    raise TypeError(f'not JSON serialisable: {type(o).__name__}')
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    "Write `text` to `path` atomically (temporary file, then rename)."
+    with atomic_path(path) as t: t.write_text(text)
+    return Path(path)
+
+# %% ../nbs/00_core.ipynb #6953b1a2
+META_KEY = 'dynaguide'
+
+def save_png(path: str | os.PathLike, arr: np.ndarray, meta: dict | None = None) -> Path:
+    "Write `arr` (uint8 or uint16, (H, W) or (H, W, 3)) as a PNG atomically, with `meta` as JSON in a text chunk."
+    from PIL import PngImagePlugin
+    info = None
+    if meta is not None:
+        info = PngImagePlugin.PngInfo(); info.add_text(META_KEY, json.dumps(meta, default=_json_default))
+    with atomic_path(path) as t:
+        with open(t, 'wb') as f: Image.fromarray(arr).save(f, format='PNG', pnginfo=info)
+    return Path(path)
+
+def png_meta(path: str | os.PathLike) -> dict | None:
+    "The provenance `save_png` stored in a PNG, or None (no record, not a PNG, unreadable or a symbolic link)."
+    p = Path(path)
+    if p.is_symlink() or not p.is_file(): return None
+    try:
+        with Image.open(p) as im: txt = im.info.get(META_KEY) if im.format == 'PNG' else None   # header chunks only, no decoding
+        return json.loads(txt) if txt else None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError): return None
+
+def save_labels(path: str | os.PathLike, labels: np.ndarray | torch.Tensor, meta: dict | None = None) -> Path:
+    "Write an integer (H, W) label map atomically as a 16-bit PNG (with optional `meta`) or `.npy` of label ids."
     lab = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     if lab.ndim != 2: raise ValueError(f'label map must be (H, W); got shape {lab.shape}')
     if not np.issubdtype(lab.dtype, np.integer) and lab.dtype != bool: raise ValueError(f'label map must hold integers; got {lab.dtype}')
     if lab.size and (lab.min() < 0 or lab.max() > 65535): raise ValueError(f'label ids must lie in [0, 65535]; got [{lab.min()}, {lab.max()}]')
-    p = Path(path); p.parent.mkdir(parents=True, exist_ok=True)
-    if p.suffix.lower() == '.npy': np.save(p, lab.astype(np.int64)); return p
-    Image.fromarray(lab.astype(np.uint16)).save(p)
-    return p
+    p = Path(path)
+    if p.suffix.lower() == '.npy':
+        if meta is not None: raise ValueError(f'{p}: provenance is stored in PNG label maps only')
+        with atomic_path(p) as t:
+            with open(t, 'wb') as f: np.save(f, lab.astype(np.int64))
+        return p
+    return save_png(p, lab.astype(np.uint16), meta)
 
 def load_labels(path: str | os.PathLike) -> np.ndarray:
     "Read a label map (PNG of any bit depth or palette indices, gray-valued RGB, or `.npy` of integral values) as int64 (H, W)."
@@ -186,22 +246,16 @@ def save_table(rows: Sequence[dict], stem: str | os.PathLike, params: dict | Non
     stem = Path(stem); stem.parent.mkdir(parents=True, exist_ok=True)
     cols = list(dict.fromkeys(k for r in rows for k in r))
     paths = {ext: stem.with_suffix('.' + ext) for ext in ('csv', 'md', 'json')}
-    with open(paths['csv'], 'w', newline='') as f:
-        w = csv.DictWriter(f, fieldnames=cols); w.writeheader()
-        for r in rows: w.writerow({c: r.get(c) for c in cols})
+    buf = io.StringIO(newline='')
+    w = csv.DictWriter(buf, fieldnames=cols); w.writeheader()
+    for r in rows: w.writerow({c: r.get(c) for c in cols})
+    with atomic_path(paths['csv']) as t: t.write_bytes(buf.getvalue().encode())
     md = (f'## {title}\n\n' if title else '') + markdown_table(rows, cols, digits)
-    paths['md'].write_text(md)
+    write_text_atomic(paths['md'], md)
     meta = {'title': title, 'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
             'params': params or {}, 'versions': versions(), 'rows': list(rows), **(extra or {})}
-    paths['json'].write_text(json.dumps(meta, indent=1, default=_json_default))
+    write_text_atomic(paths['json'], json.dumps(meta, indent=1, default=_json_default))
     return paths
-
-def _json_default(o):
-    "JSON encoding of numpy scalars, arrays and paths."
-    if isinstance(o, np.generic): return o.item()
-    if isinstance(o, np.ndarray): return o.tolist()
-    if isinstance(o, (Path, torch.device)): return str(o)
-    raise TypeError(f'not JSON serialisable: {type(o).__name__}')
 
 # %% ../nbs/00_core.ipynb #09de2ee8
 def label_overlay(img: ImageLike, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:

@@ -11,12 +11,13 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .core import ImageReadError, load_labels, markdown_table, save_table
+from .core import ImageReadError, load_labels, markdown_table, png_meta, save_table
 from . import data as D, metrics as M
 
 # %% auto #0
-__all__ = ['PRED_EXTS', 'find_predictions', 'load_label_map', 'load_soft_mask', 'run_protocol', 'evaluate_bsds500',
-           'evaluate_voc', 'evaluate_coco27', 'evaluate_saliency', 'evaluate_corloc', 'add_eval_parser']
+__all__ = ['PRED_EXTS', 'find_predictions', 'load_label_map', 'load_soft_mask', 'run_protocol', 'check_one_run',
+           'evaluate_bsds500', 'evaluate_voc', 'evaluate_coco27', 'evaluate_saliency', 'evaluate_corloc',
+           'add_eval_parser']
 
 # %% ../nbs/02a_evaluate.ipynb #8513ed9d
 PRED_EXTS = ('.png', '.npy')
@@ -40,37 +41,53 @@ def load_label_map(path: str | os.PathLike) -> np.ndarray:
 
 # %% ../nbs/02a_evaluate.ipynb #4faaa2f9
 def load_soft_mask(path: str | os.PathLike) -> np.ndarray:
-    "A predicted soft mask as float64 (H, W) in [0, 1] from PNG (8/16-bit) or `.npy`."
+    "A predicted soft mask as float64 (H, W) in [0, 1] from PNG (1/8/16-bit gray) or `.npy`, scaled by its type."
     p = Path(path)
     if not p.is_file(): raise FileNotFoundError(f'{p}: no such mask file')
-    if p.suffix.lower() == '.npy': a = np.load(p); scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(a.dtype)
+    if p.suffix.lower() == '.npy':
+        try: a = np.load(p)
+        except (ValueError, OSError, EOFError) as e: raise ImageReadError(f'{p}: cannot read mask ({e})') from e
+        scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(a.dtype)
     else:
         try:
             with Image.open(p) as im:
                 if im.mode == 'P': raise ValueError(f'{p}: palette PNG; save soft masks as 8-bit or 16-bit grayscale')
                 a = np.asarray(im)
-                scale = 65535.0 if im.mode.startswith('I') else 1.0 if im.mode in ('1', 'F') else 255.0
+                scale = 65535.0 if im.mode.startswith('I') else None if im.mode in ('1', 'F') else 255.0
         except (UnidentifiedImageError, OSError, SyntaxError) as e: raise ImageReadError(f'{p}: cannot read mask ({e})') from e
-    if a.ndim == 3 and a.shape[-1] in (1, 3, 4): a = a[..., 0]
+    if a.ndim == 3 and a.shape[-1] in (2, 4):
+        if (a[..., -1] != a[..., -1].flat[0]).any() or a[..., -1].flat[0] == 0:
+            raise ValueError(f'{p}: mask with a transparent alpha channel; save the mask itself as grayscale')
+        a = a[..., :-1]
+    if a.ndim == 3 and a.shape[-1] == 3:
+        if (a[..., 0] != a[..., 1]).any() or (a[..., 0] != a[..., 2]).any():
+            raise ValueError(f'{p}: a colour image, not a mask (its channels differ); save the mask as grayscale')
+    if a.ndim == 3 and a.shape[-1] in (1, 3): a = a[..., 0]
     if a.ndim != 2: raise ValueError(f'{p}: mask must be 2-D (H, W); got shape {a.shape}')
     if a.dtype == bool: return a.astype(np.float64)
     if a.dtype.kind in 'iu':
-        if a.size and a.min() >= 0 and a.max() <= 1: return a.astype(np.float64)
-        if scale is None: raise ValueError(f'{p}: integer mask of type {a.dtype} with values beyond 0/1; use float in [0, 1], uint8 or uint16')
+        if scale is None:
+            if a.size and (a.min() < 0 or a.max() > 1):
+                raise ValueError(f'{p}: integer mask of type {a.dtype} must be binary (0/1); use float in [0, 1], uint8 (/255) or uint16 (/65535)')
+            return a.astype(np.float64)
+        if a.size and a.max() == 1 and a.min() >= 0:
+            raise ValueError(f'{p}: {int(np.log2(scale + 1))}-bit mask holding only 0 and 1: read as intensities it is at most '
+                             f'1/{scale:g} (background everywhere); save a binary mask as 0/255 (or bool), a soft mask over its full range')
         if a.min() < 0 or a.max() > scale: raise ValueError(f'{p}: mask values [{a.min()}, {a.max()}] exceed [0, {scale:g}]')
         return a.astype(np.float64) / scale
+    if a.dtype.kind != 'f': raise ValueError(f'{p}: unsupported mask type {a.dtype}')
     a = a.astype(np.float64)
     if not np.isfinite(a).all() or a.min() < 0 or a.max() > 1:
         raise ValueError(f'{p}: a float mask must lie in [0, 1]; got [{np.nanmin(a):.4g}, {np.nanmax(a):.4g}]')
     return a
 
 # %% ../nbs/02a_evaluate.ipynb #5c7d1ff3
-def _fit_labels(pred: np.ndarray, shape: tuple[int, int], resize: str | None, path: Path) -> np.ndarray:
-    "`pred` at `shape`, resized by nearest neighbour when `resize='nearest'`, else an error naming the file."
+def _fit_labels(pred: np.ndarray, shape: tuple[int, int], resize: str | None, path: Path, can_resize: bool = True) -> np.ndarray:
+    "`pred` at `shape`, resized by nearest neighbour when `resize='nearest'`, else an error naming the file (and `--resize-pred` where the protocol has it)."
     if pred.shape == tuple(shape): return pred
     if resize != 'nearest':
         raise ValueError(f'{path}: prediction is {pred.shape[0]}x{pred.shape[1]} but the ground truth is {shape[0]}x{shape[1]} (HxW); '
-                         'predict at full resolution or pass --resize-pred')
+                         + ('predict at full resolution or pass --resize-pred' if can_resize else 'predict at the image\'s full resolution'))
     import cv2
     if pred.max(initial=0) >= 2**31 or pred.min(initial=0) < -2**31: raise ValueError(f'{path}: label ids out of int32 range')
     return cv2.resize(pred.astype(np.int32), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST_EXACT).astype(np.int64)
@@ -83,54 +100,84 @@ def run_protocol(protocol: str, ds, pred_dir: str | os.PathLike, score: Callable
     if not matched:
         raise FileNotFoundError(f'{pred_dir}: no prediction matches an image id of {ds.name} ({len(ds)} images; expected files like '
                                 f'{ds.ids[0]}.png or {ds.ids[0]}.npy)' + (f'; found stems such as {extra[:3]}' if extra else ''))
+    check_one_run(matched.values())
     it = matched.items()
     if progress:
         from tqdm.auto import tqdm
         it = tqdm(it, total=len(matched), desc=protocol, unit='img', file=sys.stderr)
-    records = [score(p, ds[k]) for k, p in it]
+    records, failed = [], []
+    for k, p in it:
+        try: records.append(score(p, ds[k]))
+        except (ValueError, OSError, EOFError) as e: failed.append(dict(id=k, path=str(p), reason=str(e)))
+    if verbose and failed:
+        print(f'{len(failed)} prediction(s) could not be scored:', file=sys.stderr)
+        for f in failed: print(f'  {f["reason"] if f["path"] in f["reason"] else f["path"] + ": " + f["reason"]}', file=sys.stderr)
+    if not records:
+        raise ValueError(f'{pred_dir}: none of the {len(failed)} predictions could be scored; ' + '; '.join(f['reason'] for f in failed[:3]))
     overall = reduce(records)
     missing = [k for k in ds.ids if k not in matched]
-    cover = dict(n_scored=len(records), n_split=len(ds), n_missing=len(missing), n_unmatched_files=len(extra))
+    cover = dict(n_scored=len(records), n_split=len(ds), n_missing=len(missing), n_failed=len(failed), n_unmatched_files=len(extra))
     rows = [{'protocol': protocol, **r, 'n_scored': len(records), 'n_split': len(ds)} for r in overall_rows(overall)]
     per_image = [r.row() for r in records]
     pars = dict(protocol=protocol, dataset=ds.name, pred_dir=str(pred_dir), **params, **cover)
     note = (f'scored {len(records)} of {len(ds)} images of {ds.name}' + (f' ({len(missing)} without a prediction)' if missing else '')
+            + (f'; {len(failed)} prediction(s) could not be scored (e.g. {failed[0]["id"]})' if failed else '')
             + (f'; {len(extra)} prediction files match no image id (e.g. {extra[0]})' if extra else ''))
     if verbose: print((f'## {title}\n\n' if title else '') + markdown_table(rows) + '\n' + note)
     paths = {}
     if out is not None:
         stem = Path(out)/(stem or f'{protocol}_{_slug(ds.name)}')
-        extra_js = dict(protocol=protocol, overall=overall, coverage=cover, missing_ids=missing[:1000], unmatched_files=extra[:1000])
+        extra_js = dict(protocol=protocol, overall=overall, coverage=cover, missing_ids=missing[:1000], unmatched_files=extra[:1000],
+                        failed=failed)
         paths['overall'] = save_table(rows, stem, params=pars, title=title, extra=extra_js)
         paths['per_image'] = save_table(per_image, Path(f'{stem}_per_image'), params=pars, title=f'{title} (per image)', extra=dict(protocol=protocol))
         if verbose: print(f'wrote {paths["overall"]["csv"]}, {paths["overall"]["json"]} and {paths["per_image"]["csv"]}')
     return dict(protocol=protocol, overall=overall, rows=rows, per_image=per_image, records=records, coverage=cover,
-                missing=missing, unmatched=extra, params=pars, note=note, paths=paths)
+                missing=missing, unmatched=extra, failed=failed, params=pars, note=note, paths=paths)
+
+def check_one_run(paths) -> None:
+    "A ValueError when label maps among `paths` were written by `dynaguide segment` with different settings (their provenance hashes differ)."
+    runs: dict[str, list[str]] = {}
+    for p in paths:
+        if Path(p).suffix.lower() != '.png': continue
+        m = png_meta(p)
+        if isinstance(m, dict) and m.get('kind') == 'labels' and 'settings_hash' in m: runs.setdefault(m['settings_hash'], []).append(Path(p).name)
+    if len(runs) > 1:
+        desc = '; '.join(f'settings {h}: {len(n)} file(s), e.g. {n[0]}' for h, n in sorted(runs.items(), key=lambda kv: -len(kv[1])))
+        raise ValueError(f'the predictions mix {len(runs)} runs of dynaguide segment with different settings ({desc}); score one run at a time')
 
 def _slug(s: str) -> str: return ''.join(c if c.isalnum() or c in '-_' else '_' for c in s.lower())
 
 # %% ../nbs/02a_evaluate.ipynb #539922b6
-def evaluate_bsds500(pred_dir, root=None, split: str = 'test', out=None, connectivity: int = 8,
+def _split_text(connectivity: int | None) -> str:
+    "How a protocol treats the prediction's labels before matching, for the recorded protocol text."
+    if connectivity is None: return ('prediction labels matched as given, disconnected pieces of a label stay one segment '
+                                     "(as DynaSeg's tools/calculate_mIOU.py)")
+    return f'{connectivity}-connected components of the prediction (each piece of a label is a segment; DynaSeg\'s script does not split)'
+
+def evaluate_bsds500(pred_dir, root=None, split: str = 'test', out=None, connectivity: int | None = 8,
                      relabel_regions: bool = False, **kw) -> dict:
     "BSDS500 best-match mIoU (All / Fine / Coarse / Mean) with Covering, PRI and VoI for a folder of label maps."
     ds = D.BSDS500(root, split)
     def score(p, it):
-        return M.score_bsds(_fit_labels(load_label_map(p), it.segmentations[0].shape, None, p), it.segmentations, it.id, connectivity, relabel_regions)
+        return M.score_bsds(_fit_labels(load_label_map(p), it.segmentations[0].shape, None, p, can_resize=False), it.segmentations, it.id,
+                            connectivity, relabel_regions)
     def rows(o): return [{k: o[k] for k in ('all', 'fine', 'coarse', 'mean', 'covering', 'pri', 'voi')}]
     params = dict(split=split, connectivity=connectivity, relabel_regions=relabel_regions,
-                  protocol_text='8-connected components of the prediction; best IoU per GT segment; All pooled over every GT segment of '
+                  protocol_text=_split_text(connectivity) + '; best IoU per GT segment; All pooled over every GT segment of '
                                 'every annotator map, Fine/Coarse pooled over the map with most/fewest segments (first on ties), Mean of the three; '
-                                'Covering pooled over pixels, PRI and VoI (bits) averaged over annotators then images')
+                                'Covering pooled over pixels, PRI and VoI (bits) averaged over annotators then images; prediction label 0 is '
+                                'an ordinary segment (the official BSDS benchmark code drops label 0, as boundary pixels, from its region matching)')
     return run_protocol('bsds500', ds, pred_dir, score, M.reduce_bsds, rows, params, out, f'BSDS500 {split}', f'bsds500_{split}', **kw)
 
-def evaluate_voc(pred_dir, root=None, split: str = 'val', year: str = '2012', out=None, connectivity: int = 8,
+def evaluate_voc(pred_dir, root=None, split: str = 'val', year: str = '2012', out=None, connectivity: int | None = 8,
                  resize: str | None = None, **kw) -> dict:
     "PASCAL VOC best-match mIoU (objects and background as segments, void ignored) for a folder of label maps."
     ds = D.VOCSegmentation(root, split, year)
     def score(p, it): return M.score_voc(_fit_labels(load_label_map(p), it.objects.shape, resize, p), it.objects, it.id, connectivity)
     def rows(o): return [{k: o[k] for k in ('miou', 'miou_per_image')}]
     params = dict(split=split, year=year, connectivity=connectivity, resize=resize, void=255,
-                  protocol_text='8-connected components of the prediction; best IoU per GT segment of SegmentationObject (each instance and '
+                  protocol_text=_split_text(connectivity) + '; best IoU per GT segment of SegmentationObject (each instance and '
                                 'the background); void pixels dropped; miou pooled over all GT segments, miou_per_image = mean of image means')
     return run_protocol('voc', ds, pred_dir, score, M.reduce_best_match, rows, params, out, f'VOC{year} {split}', f'voc{year}_{split}', **kw)
 
@@ -178,15 +225,31 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument('--out', default=None, help='folder for the CSV / Markdown / JSON tables (per image and overall); omit to only print')
     p.add_argument('--root', default=None, help='data root (default: the environment variable DYNAGUIDE_DATA)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--require-all', action='store_true', help='exit 1 unless every image of the split has a scored prediction')
+
+def _connectivity(v: str) -> int | None:
+    "The --connectivity value: 4, 8 or none (labels as given, no split into connected pieces)."
+    if v.lower() == 'none': return None
+    if v in ('4', '8'): return int(v)
+    raise argparse.ArgumentTypeError(f"invalid choice: {v!r} (choose from 4, 8, none)")
+
+def _add_connectivity(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--connectivity', type=_connectivity, default=8, metavar='{4,8,none}',
+                   help='split predicted labels into 4- or 8-connected pieces before matching (default 8); none: match labels as given '
+                        "(DynaSeg's script)")
 
 def _handler(fn: Callable, *names: str, **fixed) -> Callable[[argparse.Namespace], int]:
-    "A handler calling `fn` with the named args; 0 on success, 1 (message on stderr) when data or predictions are unusable."
+    "A handler calling `fn` with the named args; 0 on success, 1 (reasons on stderr) when data or any prediction is unusable."
     def run(a: argparse.Namespace) -> int:
         kw = {n: getattr(a, n) for n in names}
-        try: fn(a.pred, root=a.root, out=a.out, progress=not a.quiet, **kw, **fixed)
+        try: r = fn(a.pred, root=a.root, out=a.out, progress=not a.quiet, **kw, **fixed)
         except (FileNotFoundError, ValueError, KeyError) as e:
             print(f'dynaguide eval: error: {e}', file=sys.stderr); return 1
-        return 0
+        c = r['coverage']
+        if getattr(a, 'require_all', False) and c['n_scored'] < c['n_split']:
+            print(f'dynaguide eval: error: --require-all: {c["n_split"] - c["n_scored"]} of {c["n_split"]} images have no scored prediction '
+                  f'({c["n_missing"]} missing, {c["n_failed"]} unreadable)', file=sys.stderr); return 1
+        return 1 if c['n_failed'] else 0
     return run
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
@@ -196,12 +259,12 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     sub = ev.add_subparsers(dest='eval_protocol', required=True, metavar='PROTOCOL')
     p = sub.add_parser('bsds500', help='BSDS500 best-match mIoU All/Fine/Coarse/Mean + Covering/PRI/VoI (label maps)')
     _common(p); p.add_argument('--split', default='test', choices=['train', 'val', 'test'])
-    p.add_argument('--connectivity', type=int, default=8, choices=[4, 8])
+    _add_connectivity(p)
     p.add_argument('--relabel-regions', action='store_true', help='compute Covering/PRI/VoI on connected components too')
     p.set_defaults(func=_handler(evaluate_bsds500, 'split', 'connectivity', 'relabel_regions'))
     p = sub.add_parser('voc', help='PASCAL VOC best-match mIoU (label maps)')
     _common(p); p.add_argument('--split', default='val'); p.add_argument('--year', default='2012')
-    p.add_argument('--connectivity', type=int, default=8, choices=[4, 8])
+    _add_connectivity(p)
     p.add_argument('--resize-pred', dest='resize', action='store_const', const='nearest', default=None, help='nearest-neighbour resize predictions to GT size')
     p.set_defaults(func=_handler(evaluate_voc, 'split', 'year', 'connectivity', 'resize'))
     p = sub.add_parser('coco27', help='COCO-Stuff-27 Hungarian mIoU / accuracy, both reductions (label maps)')

@@ -4,10 +4,11 @@
 
 # %% ../nbs/11_results.ipynb #f8b2fbcb
 from __future__ import annotations
-import hashlib, json, time
+import hashlib, json, time, warnings, zipfile
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 import numpy as np
+from .core import write_text_atomic
 
 # %% auto #0
 __all__ = ['QUOTED_BSDS500', 'settings_key', 'run_cached', 'figure_grid']
@@ -23,13 +24,16 @@ def run_cached(items: Sequence, fn: Callable, cache_dir: str | Path, settings: d
     from tqdm.auto import tqdm
     d = Path(cache_dir) / settings_key(settings); d.mkdir(parents=True, exist_ok=True)
     meta = d / 'settings.json'
-    if not meta.exists(): meta.write_text(json.dumps(settings, indent=1, sort_keys=True, default=str))
+    if not meta.exists(): write_text_atomic(meta, json.dumps(settings, indent=1, sort_keys=True, default=str))
     out = []
     for it in tqdm(items, desc=desc or d.name, disable=not progress, leave=False):
         f = d / f'{it.id}.npz'
         if f.exists():
-            z = np.load(f, allow_pickle=False)
-            out.append({k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}); continue
+            try:
+                with np.load(f, allow_pickle=False) as z: out.append({k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files})
+                continue
+            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+                warnings.warn(f'{f}: unreadable cache entry ({type(e).__name__}: {e}); computing it again')
         t = time.perf_counter()
         r = dict(fn(it)); r.setdefault('seconds', time.perf_counter() - t)
         tmp = f.with_suffix('.tmp.npz')

@@ -50,7 +50,7 @@ def test_eval_bsds500_cli_writes_tables(tmp_path, capsys):
     for k in ('all', 'fine', 'coarse', 'mean', 'covering', 'pri', 'voi'):
         assert js['overall'][k] == pytest.approx(ref[k]) and js['rows'][0][k] == pytest.approx(ref[k])
     assert js['params']['protocol'] == 'bsds500' and js['params']['connectivity'] == 8 and js['params']['split'] == 'test'
-    assert js['coverage'] == {'n_scored': 3, 'n_split': 4, 'n_missing': 1, 'n_unmatched_files': 0} and js['missing_ids'] == ['11']
+    assert js['coverage'] == {'n_scored': 3, 'n_split': 4, 'n_missing': 1, 'n_failed': 0, 'n_unmatched_files': 0} and js['missing_ids'] == ['11']
     per = json.loads((tmp_path/'res/bsds500_test_per_image.json').read_text())['rows']
     assert [r['id'] for r in per] == ['10', '8', '9']                       # dataset order
     csv = (tmp_path/'res/bsds500_test.csv').read_text().splitlines()
@@ -145,7 +145,7 @@ def test_prediction_readers(tmp_path):
     np.save(tmp_path/'c.npy', np.array([[0, 51, 255]], np.uint8))
     for n in ('a.png', 'b.png', 'c.npy'): assert load_soft_mask(tmp_path/n) == pytest.approx(np.array([[0, .2, 1]]))
     np.save(tmp_path/'d.npy', np.array([[0, 5]], np.int64))
-    with pytest.raises(ValueError, match='beyond 0/1'): load_soft_mask(tmp_path/'d.npy')
+    with pytest.raises(ValueError, match='must be binary'): load_soft_mask(tmp_path/'d.npy')
     Image.fromarray(np.array([[[200, 10, 10], [200, 10, 90]]], np.uint8)).save(tmp_path/'e.png')   # colour-coded segments
     with pytest.raises(ValueError, match='colour image'): load_label_map(tmp_path/'e.png')
     np.save(tmp_path/'f.npy', np.array([[0.0, 2.0]])); assert load_label_map(tmp_path/'f.npy').tolist() == [[0, 2]]
