@@ -396,12 +396,20 @@ class DINOv2(Backbone):
         self.tag = tag or f'{name}:{feature}'
 
     def _forward(self, x: torch.Tensor, attn_layers: Sequence[int] = ()):
-        "Run the model on normalised `x`; return (last hidden state, keys (B, N, D), attentions per block or None)."
-        store = {}
-        handle = _key_linear(self.model.encoder.layer[-1]).register_forward_hook(lambda m, i, o: store.__setitem__('k', o))
-        try: out = self.model(pixel_values=x, output_attentions=bool(attn_layers))
-        finally: handle.remove()
-        return out.last_hidden_state, store['k'], out.attentions
+        "Run the model on normalised `x`; return (last hidden state, keys (B, N, D), {block: attention probabilities (B, heads, N, N)})."
+        store, layers = {}, self.model.encoder.layer
+        def keep_attn(l):   # the attention module returns (output, probabilities); keeping only the blocks asked for saves memory
+            return lambda m, i, o: store.__setitem__(l, o[1] if isinstance(o, tuple) and len(o) > 1 else None)
+        handles = [_key_linear(layers[-1]).register_forward_hook(lambda m, i, o: store.__setitem__('k', o))]
+        handles += [layers[l].attention.register_forward_hook(keep_attn(l)) for l in attn_layers]
+        try:
+            out = self.model(pixel_values=x)
+            if any(store.get(l) is None for l in attn_layers):   # transformers versions whose attention returns no probabilities unasked
+                out = self.model(pixel_values=x, output_attentions=True)
+                store.update({l: out.attentions[l] for l in attn_layers})
+        finally:
+            for h in handles: h.remove()
+        return out.last_hidden_state, store['k'], {l: store[l] for l in attn_layers}
 
     def _grid(self, t: torch.Tensor, h: int, w: int) -> torch.Tensor:
         "(B, 1 + h*w, D) tokens -> (B, D, h, w) patch tokens."
@@ -422,7 +430,7 @@ class DINOv2(Backbone):
         tok, k, att = self._forward(self.normalize(x.to(self.device, torch.float32)), layers)
         h, w = H // self.stride, W // self.stride
         B = x.shape[0]
-        cls_attn = att[-1][:, :, 0, 1:].reshape(B, self.num_heads, h, w)
+        cls_attn = att[self.depth - 1][:, :, 0, 1:].reshape(B, self.num_heads, h, w)
         keep = tuple(sorted({l % self.depth for l in attn_layers}))
         attn = torch.stack([att[l][:, :, 1:, 1:] for l in keep], 1) if keep else tok.new_zeros(B, 0, self.num_heads, h * w, h * w)
         return ViTReadout(self._grid(tok, h, w), self._grid(k, h, w), cls_attn, attn, keep)

@@ -437,8 +437,8 @@ def diffseg_guidance(img: np.ndarray, model: str = 'CompVis/stable-diffusion-v1-
     maps = sd_self_attention(_sd(os.fspath(model), str(get_device())), img, timestep=timestep, size=size)
     return diffseg(maps, out_res=None, grid=grid, kl_threshold=kl_threshold, refine_rounds=refine_rounds, out_size=img.shape[:2])
 
-@register_guidance('diffseg-dinov2', provenance=_DINO_PROV, size=448, layers=(-1,), kl_threshold=0.5, grid=16, refine_rounds=3)
-def diffseg_dinov2_guidance(img: np.ndarray, size: int | Sequence[int] = 448, layers: Sequence[int] = (-1,), kl_threshold: float = 0.5,
+@register_guidance('diffseg-dinov2', provenance=_DINO_PROV, size=644, layers=(-6,), kl_threshold=0.2, grid=16, refine_rounds=3)
+def diffseg_dinov2_guidance(img: np.ndarray, size: int | Sequence[int] = 644, layers: Sequence[int] = (-6,), kl_threshold: float = 0.2,
                             grid: int = 16, refine_rounds: int = 3) -> np.ndarray:
     "DiffSeg's aggregation and merging over DINOv2's patch attention, labels at the image's size."
     maps = dinov2_attention_maps(img, size, layers)
