@@ -1,6 +1,7 @@
 """Per-image optimisation cost on BSDS500 test images, all measured in one process so that the ratios are comparable.
 
     python benchmarks/bench_segment.py [--root ../shared/data] [--cap 2] [--n 2] [--iters 6] [--repeat 2] [--compile] [--sweep]
+                                       [--loop-only] [--out results]
 
 1. Seconds per image and BSDS mIoU (All/Fine/Coarse/Mean of the images' ground truths) for the paper settings, run for at most
    `--cap` iterations (the per-image time is then *projected* to 1000 iterations from the per-iteration time and printed as such;
@@ -9,7 +10,10 @@
    the baseline `optimise`, channels_last, torch.compile of the network (with --compile; compile time printed separately), 2 threads,
    and `segment_batch`'s grouped loop with B = 2 and 4 (and torch.func.vmap with B = 2) against the same images one after another.
    Each row gives the achieved conv FLOP/s as a fraction of a matmul measured in this process, and its ratio to the baseline row.
+3. The phases of one baseline iteration (forward, loss, backward, optimiser step).
 Everything runs with one torch thread except the explicit 2-thread row (on a 2-core machine that is busy, one thread is faster).
+`--out results` also writes the loop rows and phases to `results/tables/speed_cpu.json` and their figure to
+`results/figures/speed_cpu.png` (`dynaguide.figures.plot_speed`); `--loop-only` skips part 1.
 `--sweep` also runs the older settings sweep (max_side/p/patience variants, each in its own process for its peak memory)."""
 import argparse, copy, multiprocessing as mp, os, resource, sys, time
 from pathlib import Path
@@ -179,6 +183,44 @@ def loop_timings(preps, cfg, iters, ref1, ref2, compile_, repeat):
     for name, s, ref in rows:
         print(f'  {name:45s} {s:9.4f} {flop / s / 1e9:8.2f} {flop / s / 1e9 / ref:9.1%} {base / s:10.2f}x')
     for n in notes: print('  ' + n)
+    return [dict(variant=name, seconds=s, gflops=flop / s / 1e9, of_matmul=flop / s / 1e9 / ref, speedup=base / s) for name, s, ref in rows]
+
+def phase_timings(pr, cfg, iters, repeat):
+    "Seconds per iteration of each phase of the baseline loop (forward, loss, backward, optimiser step), one thread, fastest of `repeat`."
+    import torch
+    from dynaguide.core import seed_everything
+    from dynaguide.model import DynaCNN
+    from dynaguide.segment import step_loss
+    torch.set_num_threads(1)
+    n_guide = int(pr.guide.max()) + 1 if pr.guide is not None else None
+    best = None
+    for _ in range(repeat):
+        seed_everything(cfg.seed)
+        model = DynaCNN(cfg.p, cfg.n_conv, skip=cfg.skip).train()
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+        t = dict(forward=0., loss=0., backward=0., step=0.)
+        for i in range(iters + 1):   # the first iteration is a warm-up
+            c0 = time.perf_counter(); opt.zero_grad(set_to_none=True); R = model(pr.xs)
+            c1 = time.perf_counter(); loss, _ = step_loss(R, pr.guide, cfg, pr.opt_nc, n_guide)
+            c2 = time.perf_counter(); loss.backward()
+            c3 = time.perf_counter(); opt.step()
+            c4 = time.perf_counter()
+            if i:
+                for k, a, b in (('forward', c0, c1), ('loss', c1, c2), ('backward', c2, c3), ('step', c3, c4)): t[k] += (b - a) / iters
+        if best is None or sum(t.values()) < sum(best.values()): best = t
+    print(f"\n== one baseline iteration by phase (fastest of {repeat}): " + ', '.join(f'{k} {v * 1e3:.1f} ms' for k, v in best.items())
+          + f' (total {sum(best.values()) * 1e3:.1f} ms)')
+    return best
+
+def save_speed(out, variants, phases, meta):
+    "Write `out/tables/speed_cpu.json` and the figure `out/figures/speed_cpu.png` (dynaguide.figures, which needs seaborn)."
+    import json
+    from dynaguide.figures import plot_speed
+    out = Path(out); (out / 'tables').mkdir(parents=True, exist_ok=True)
+    (out / 'tables' / 'speed_cpu.json').write_text(json.dumps(dict(meta, variants=variants, phases=phases), indent=1))
+    plot_speed(variants, phases, out / 'figures' / 'speed_cpu.png',
+               title=f"loop per image-iteration at {meta['size']}, p={meta['p']}, n_conv={meta['n_conv']} (torch {meta['torch']})")
+    print(f'wrote {out / "tables" / "speed_cpu.json"} and {out / "figures" / "speed_cpu.png"}')
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -192,6 +234,8 @@ def main():
     ap.add_argument('--sweep', action='store_true', help='also run the older settings sweep (slow)')
     ap.add_argument('--cap-sweep', type=int, default=40); ap.add_argument('--cap-fast', type=int, default=300)
     ap.add_argument('--threads', type=int, default=1, help='threads for the sweep')
+    ap.add_argument('--out', help='also write tables/speed_cpu.json and figures/speed_cpu.png under this folder (e.g. results)')
+    ap.add_argument('--loop-only', action='store_true', help='skip the per-image runs: loop variants and phases only')
     a = ap.parse_args()
     test = Path(a.root) / 'BSDS500' / 'images' / 'test'
     if not test.is_dir(): sys.exit(f'BSDS500 test images not found under {a.root} (pass --root or set DYNAGUIDE_DATA)')
@@ -205,7 +249,7 @@ def main():
     print(f'images {", ".join(p.name for p in land)} (BSDS500 test, 481x321); torch {torch.__version__}; '
           f'matmul reference (2048^2 fp32): {ref1:.1f} GFLOP/s 1 thread, {ref2:.1f} GFLOP/s 2 threads')
     t0 = time.perf_counter()
-    for profile, cap, n in (('paper', a.cap, a.n_paper), ('cpu', None, a.n)):
+    for profile, cap, n in () if a.loop_only else (('paper', a.cap, a.n_paper), ('cpu', None, a.n)):
         secs, red, lines = per_image(items[:n], profile, cap, ref1)
         what = f'paper settings, at most {cap} iterations run' if cap else 'cpu profile, run to its stop'
         print(f'\n== {what}, {n} image(s), 1 thread')
@@ -216,7 +260,12 @@ def main():
     from dynaguide.segment import make_config
     cfg = make_config('dynaguide', 'cpu', threads=1)
     preps = [prepare(p, None, cfg, torch.device('cpu')) for _, p, _ in items]
-    loop_timings(preps, cfg, a.iters, ref1, ref2, a.compile, a.repeat)
+    variants = loop_timings(preps, cfg, a.iters, ref1, ref2, a.compile, a.repeat)
+    phases = phase_timings(preps[0], cfg, a.iters, a.repeat)
+    if a.out:
+        h, w = preps[0].xs.shape[-2:]
+        save_speed(a.out, variants, phases, dict(size=f'{w}x{h}', p=cfg.p, n_conv=cfg.n_conv, iters=a.iters, repeat=a.repeat,
+                                                 torch=torch.__version__, matmul_gflops_1_thread=ref1, matmul_gflops_2_threads=ref2))
     print(f'\n(total {time.perf_counter() - t0:.0f} s)')
     if a.sweep: sweep(land[0], a)
 

@@ -32,3 +32,13 @@ def bsds_image(data) -> Path:
     p = data / 'BSDS500' / 'images' / 'val' / '101085.jpg'
     if not p.exists(): pytest.skip(f'{p} not found')
     return p
+
+@pytest.fixture(scope='session')
+def docs_site(tmp_path_factory) -> Path:
+    "The documentation site, built once per test session by `tools/build_docs.py` (as `make docs` does) into a temporary folder."
+    import subprocess, sys
+    out = tmp_path_factory.mktemp('docs') / '_docs'
+    r = subprocess.run([sys.executable, str(REPO / 'tools' / 'build_docs.py'), '--out', str(out)], capture_output=True, text=True,
+                       env={**os.environ, 'MPLBACKEND': 'Agg'})
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out

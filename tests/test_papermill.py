@@ -27,7 +27,7 @@ def test_bsd500_runs_under_papermill(tmp_path, data):
     assert len(human) == 1 and 0 < human[0]['mean'] < 1
     for r in ours:   # every DynaGuide row is compared with its own guidance alone on the same images
         if r['kind'] == 'segment' and r['guidance']: assert abs(r['gain_over_guidance'] - (r['mean'] - r['guidance_mean'])) < 1e-12
-    assert (tmp_path / 'res' / 'figures' / 'bsd500_smoke.png').exists() and (tmp_path / 'res' / 'figures' / 'bsd500_gain_smoke.png').exists()
+    assert (tmp_path / 'res' / 'figures' / 'bsd500_smoke.png').exists() and (tmp_path / 'res' / 'figures' / 'bsd500_gain_segments_smoke.png').exists()
 
 
 def test_bsd500_complete_only_lists_missing_rows(tmp_path, data):
