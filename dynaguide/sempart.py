@@ -15,14 +15,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import ImageLike, load_image, image_to_tensor, data_root
-from .backbones import Backbone, FeatureCache, Features, image_hash
+from .backbones import Backbone, FeatureCache, Features, image_hash, cached_features
 from .consistency import sample_crop_boxes, crop_zoom, crop_zoom_consistency
 from .saliency import POSTS, refine_saliency
 
 # %% auto #0
 __all__ = ['SEMPART_PROFILES', 'AUGMENTS', 'SempartOutput', 'SempartHead', 'feature_affinity', 'ncut_loss', 'coarse_fine_loss',
            'graph_tv', 'pixel_tv_loss', 'feature_tv_loss', 'sempart_losses', 'flip_foreground', 'train_kwargs',
-           'duts_tr_images', 'SempartRun', 'load_sempart', 'train_sempart', 'plot_losses', 'predict_saliency']
+           'duts_tr_images', 'SempartRun', 'load_sempart', 'train_sempart', 'cache_training_features', 'plot_losses',
+           'predict_saliency']
 
 # %% ../nbs/10a_sempart.ipynb #dd3c9baf
 @dataclass
@@ -199,6 +200,14 @@ def _save_atomic(obj, p: Path):
     tmp = p.with_name(p.name + f'.tmp{os.getpid()}')
     torch.save(obj, tmp); os.replace(tmp, p)
 
+def _load_ckpt(p: Path) -> dict:
+    "A checkpoint read with `weights_only=True` (tensors and plain containers only): a file that would run code on load is refused."
+    import pickle
+    try: return torch.load(p, map_location='cpu', weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError) as e:
+        raise ValueError(f'{p}: not a SempartHead checkpoint that loads safely (tensors and plain containers only): '
+                         f'{str(e).splitlines()[0]}') from None
+
 def load_sempart(path: str | os.PathLike) -> SempartRun:
     "Load a checkpoint file (or the last one in a folder) as a SempartRun with the head in eval mode."
     p = Path(path)
@@ -206,7 +215,7 @@ def load_sempart(path: str | os.PathLike) -> SempartRun:
         cs = _ckpts(p)
         if not cs: raise FileNotFoundError(f'{p}: no epoch_*.pt checkpoints')
         p = cs[-1]
-    ck = torch.load(p, map_location='cpu', weights_only=False)
+    ck = _load_ckpt(p)
     cfg = ck['config']
     head = SempartHead(cfg['in_dim'], cfg['stride'], cfg['fine_channels'], input_size=cfg['size'])
     head.load_state_dict(ck['head'])
@@ -214,14 +223,21 @@ def load_sempart(path: str | os.PathLike) -> SempartRun:
 
 # %% ../nbs/10a_sempart.ipynb #639680ae
 def _batch_cached(idx, imgs, feats, g, augment):
-    "Images (B, 3, S, S) and features of the cached un-augmented squares, each horizontally flipped with probability 1/2 under 'flip'."
+    "Images (B, 3, S, S), features of the cached un-augmented squares (each flipped with probability 1/2 under 'flip') and the view index per sample."
     flip = (torch.rand(len(idx), generator=g) < 0.5).tolist() if augment == 'flip' else [False] * len(idx)
     x = torch.stack([imgs[i].flip(-1) if fl else imgs[i] for i, fl in zip(idx, flip)]).float() / 255
     f = torch.stack([feats[i][1 if fl else 0] for i, fl in zip(idx, flip)]).float()
-    return x, f
+    return x, f, [int(fl) for fl in flip]
+
+def _crops_cached(idx, views, crops, g):
+    "Boxes (B, 4) and zoomed-crop features (B, D, h, w) picked at random among the cached crop views of each sample's view."
+    K = crops[idx[0]][0][0].shape[0]
+    pick = torch.randint(0, K, (len(idx),), generator=g).tolist()
+    boxes = torch.stack([crops[i][v][0][j] for i, v, j in zip(idx, views, pick)])
+    return boxes, torch.stack([crops[i][v][1][j] for i, v, j in zip(idx, views, pick)]).float()
 
 def _batch_spec(idx, images, size, g, backbone):
-    "SPEC augmentation: short side 335/320 of `size`, random crop, flip, colour jitter (p 0.8), grayscale (p 0.2); features on the fly."
+    "The paper's augmentation: short side 335/320 of `size`, random crop, flip, colour jitter (p 0.8), grayscale (p 0.2); features on the fly."
     import kornia.augmentation as K
     short = round(size * 335 / 320)
     xs = []
@@ -236,24 +252,29 @@ def _batch_spec(idx, images, size, g, backbone):
     x = K.RandomGrayscale(p=0.2)(K.ColorJitter(0.4, 0.4, 0.2, 0.1, p=0.8)(x)).clamp(0, 1)
     return x, backbone(x).float()
 
-def _prepare_cached(images, ids, backbone, size, augment, cache, progress):
-    "8-bit squares (3, S, S) and float16 features (2 or 1, D, h, w) (image, its flip) per image, through the disk cache when given."
+def _prepare_cached(images, ids, backbone, size, augment, cache, progress, crop_views=None, crop_scale=0.5, seed=0):
+    "8-bit squares (3, S, S) and float16 features (2 or 1, D, h, w) (image, its flip) per image, through the disk cache when given; with `crop_views`, also K crop boxes and their zoomed features per view."
     from tqdm.auto import tqdm
     cache = FeatureCache(cache) if cache is not None and not isinstance(cache, FeatureCache) else cache
-    imgs, feats = [], []
+    def feats_of(key, xv):
+        hit = cache.get(key, backbone.tag, (size, size), 'cpu') if cache is not None else None
+        if hit is None:
+            hit = Features(backbone(xv).cpu(), backbone.stride, (size, size), backbone.tag)
+            if cache is not None: cache.put(key, hit)
+        return hit.feats[0].half()
+    imgs, feats, crops = [], [], []
     for im, k in tqdm(list(zip(images, ids)), desc='features', disable=not progress, leave=False):
         x8 = (_square(load_image(im), size) * 255).round().to(torch.uint8)
         x = x8.float()[None] / 255
-        fs = []
+        fs, cs = [], []
+        gc = torch.Generator().manual_seed(int(hashlib.sha1(f'{seed}:{k}'.encode()).hexdigest()[:12], 16))   # per (seed, image id)
         for variant, xv in (('sq', x), ('sq.hflip', x.flip(-1)))[:2 if augment == 'flip' else 1]:
-            key = f'{k}.{variant}'
-            hit = cache.get(key, backbone.tag, (size, size), 'cpu') if cache is not None else None
-            if hit is None:
-                hit = Features(backbone(xv).cpu(), backbone.stride, (size, size), backbone.tag)
-                if cache is not None: cache.put(key, hit)
-            fs.append(hit.feats[0].half())
-        imgs.append(x8); feats.append(torch.stack(fs))
-    return imgs, feats
+            fs.append(feats_of(f'{k}.{variant}', xv))
+            if crop_views:
+                boxes = sample_crop_boxes(crop_views, size, size, crop_scale, gc)
+                cs.append((boxes, torch.stack([feats_of(f'{k}.{variant}.crop{"-".join(map(str, b.tolist()))}', crop_zoom(xv, b[None])) for b in boxes])))
+        imgs.append(x8); feats.append(torch.stack(fs)); crops.append(cs)
+    return imgs, feats, crops
 
 # %% ../nbs/10a_sempart.ipynb #8f5c8814
 def train_sempart(images: Sequence, backbone: Backbone, ckpt_dir: str | os.PathLike | None = None, size: int = 224,
@@ -261,16 +282,17 @@ def train_sempart(images: Sequence, backbone: Backbone, ckpt_dir: str | os.PathL
                   fine_channels: int = 16, augment: str = 'flip', crop: bool = True, crop_scale: float = 0.5,
                   crop_weight: float = 0.01, crop_base_weight: float = 0.01, seed: int = 0,
                   feature_cache: str | os.PathLike | FeatureCache | None = None, progress: bool = True,
-                  max_steps: int | None = None, ids: Sequence[str] | None = None) -> SempartRun:
+                  max_steps: int | None = None, ids: Sequence[str] | None = None, crop_views: int | None = None) -> SempartRun:
     "Train a SempartHead on `images` (paths or arrays; never masks) over frozen `backbone` features; checkpoints per epoch in `ckpt_dir`, resumes there."
     from tqdm.auto import tqdm
     if augment not in AUGMENTS: raise ValueError(f'augment must be one of {AUGMENTS}, got {augment!r}')
     if size % backbone.multiple: raise ValueError(f'size {size} is not a multiple of {backbone.multiple} ({backbone.name})')
     if not len(images): raise ValueError('no training images')
+    if crop_views is not None and (augment == 'spec' or crop_views < 1): raise ValueError(f'crop_views needs a cached augment and K >= 1, got {crop_views} with {augment!r}')
     ids = [str(i) for i in ids] if ids is not None else [_image_id(im) for im in images]
     cfg = dict(backbone=backbone.tag, in_dim=backbone.dim, stride=backbone.stride, size=size, batch_size=batch_size, epochs=epochs,
                lr=lr, betas=list(betas), weight_decay=weight_decay, fine_channels=fine_channels, augment=augment, crop=crop,
-               crop_scale=crop_scale, crop_weight=crop_weight, crop_base_weight=crop_base_weight, seed=seed, n_images=len(ids),
+               crop_scale=crop_scale, crop_weight=crop_weight, crop_base_weight=crop_base_weight, seed=seed, n_images=len(ids), crop_views=crop_views,
                images=hashlib.sha1('\n'.join(ids).encode()).hexdigest()[:16])
     torch.manual_seed(seed)
     head = SempartHead(backbone.dim, backbone.stride, fine_channels, input_size=size)
@@ -281,13 +303,14 @@ def train_sempart(images: Sequence, backbone: Backbone, ckpt_dir: str | os.PathL
         d.mkdir(parents=True, exist_ok=True)
         cs = _ckpts(d)
         if cs:
-            ck = torch.load(cs[-1], map_location='cpu', weights_only=False)
+            ck = _load_ckpt(cs[-1])
             diff = {k: (ck['config'].get(k), v) for k, v in cfg.items() if k != 'epochs' and ck['config'].get(k) != v}
             if diff: raise ValueError(f'{cs[-1]} was written with other settings {diff}; use another ckpt_dir')
             head.load_state_dict(ck['head']); opt.load_state_dict(ck['opt']); log, start = ck['log'], ck['epoch']
     run = SempartRun(head, cfg, log, d, start)
     if start >= epochs: return run
-    if augment != 'spec': imgs, feats = _prepare_cached(images, ids, backbone, size, augment, feature_cache, progress)
+    if augment != 'spec':
+        imgs, feats, crops = _prepare_cached(images, ids, backbone, size, augment, feature_cache, progress, crop_views if crop else None, crop_scale, seed)
     n = len(ids); per_epoch = math.ceil(n / batch_size)
     bar = tqdm(total=(epochs - start) * per_epoch, desc='sempart', disable=not progress, leave=False)
     head.train(); step = 0
@@ -298,15 +321,16 @@ def train_sempart(images: Sequence, backbone: Backbone, ckpt_dir: str | os.PathL
         for b in range(per_epoch):
             idx = perm[b * batch_size:(b + 1) * batch_size]
             t0 = time.perf_counter()
-            x, f = _batch_spec(idx, images, size, g, backbone) if augment == 'spec' else _batch_cached(idx, imgs, feats, g, augment)
+            x, f, views = _batch_spec(idx, images, size, g, backbone) + (None,) if augment == 'spec' else _batch_cached(idx, imgs, feats, g, augment)
             out = head(f, x)
             ls = sempart_losses(out, f, x)
             total = ls['total']
             rec = {k: float(v.detach()) for k, v in ls.items()}
             if crop:
-                boxes = sample_crop_boxes(len(idx), size, size, crop_scale, g)
+                if crop_views: boxes, fc = _crops_cached(idx, views, crops, g)
+                else: boxes = sample_crop_boxes(len(idx), size, size, crop_scale, g)
                 xc = crop_zoom(x, boxes)
-                fc = backbone(xc).float()
+                if not crop_views: fc = backbone(xc).float()
                 oc = head(fc, xc)
                 lc = sempart_losses(oc, fc, xc)
                 cz = crop_zoom_consistency(None, x, torch.sigmoid(out.fine), boxes=boxes, teacher_pred=torch.sigmoid(oc.fine).detach())
@@ -323,6 +347,17 @@ def train_sempart(images: Sequence, backbone: Backbone, ckpt_dir: str | os.PathL
         run.resumed_after = start
     bar.close(); head.eval()
     return run
+
+# %% ../nbs/10a_sempart.ipynb #101a1172
+def cache_training_features(images: Sequence, backbone: Backbone, feature_cache: str | os.PathLike | FeatureCache, size: int = 224,
+                            augment: str = 'flip', crop_views: int | None = None, crop_scale: float = 0.5, seeds: Sequence[int] = (0,),
+                            ids: Sequence[str] | None = None, progress: bool = True) -> int:
+    "Compute and store the training features `train_sempart` will read for `images` (per seed when `crop_views`); returns the number of images."
+    if augment not in AUGMENTS or augment == 'spec': raise ValueError(f'augment must be a cached one (none, flip), got {augment!r}')
+    ids = [str(i) for i in ids] if ids is not None else [_image_id(im) for im in images]
+    for s_ in (seeds if crop_views else seeds[:1]):
+        _prepare_cached(images, ids, backbone, size, augment, feature_cache, progress, crop_views, crop_scale, s_)
+    return len(ids)
 
 # %% ../nbs/10a_sempart.ipynb #6d0e3fb3
 def plot_losses(log: Sequence[dict], path: str | os.PathLike | None = None, smooth: int = 10, title: str = ''):
@@ -345,7 +380,7 @@ def plot_losses(log: Sequence[dict], path: str | os.PathLike | None = None, smoo
 # %% ../nbs/10a_sempart.ipynb #9be9eedd
 @torch.no_grad()
 def predict_saliency(head: SempartHead, backbone: Backbone, image: ImageLike, post: str = 'none', size: int | None = None,
-                     flip: bool = True) -> np.ndarray:
+                     flip: bool = True, cache: str | os.PathLike | FeatureCache | None = None, image_id: str | None = None) -> np.ndarray:
     "Saliency (H, W) float32 in [0, 1] of `image` from the head's fine branch, foreground side per image, then `post` ('none'|'gf'|'bs')."
     if post not in POSTS: raise ValueError(f'post must be one of {POSTS}, got {post!r}')
     img = load_image(image)
@@ -354,7 +389,8 @@ def predict_saliency(head: SempartHead, backbone: Backbone, image: ImageLike, po
     if size % backbone.multiple: raise ValueError(f'size {size} is not a multiple of {backbone.multiple} ({backbone.name})')
     x = F.interpolate(image_to_tensor(img, backbone.device), size=(size, size), mode='bilinear', align_corners=False, antialias=True).clamp(0, 1)
     was = head.training; head.eval()
-    try: m = torch.sigmoid(head(backbone(x).float(), x).fine)
+    f = backbone(x).float() if cache is None else cached_features(backbone, img, (size, size), cache, image_id).feats.half().float()   # as stored
+    try: m = torch.sigmoid(head(f, x).fine)
     finally: head.train(was)
     m = F.interpolate(m.cpu(), size=(H, W), mode='bilinear', align_corners=False).clamp(0, 1)
     if flip: m = flip_foreground(m)
