@@ -65,7 +65,8 @@ def test_saliency_smoke_under_papermill(smoke):
             assert got == sorted((f, p) for f in feats for p in ('none', 'gf', 'bs')), (b, m, got)
     proxy = json.loads((t / 'saliency_corloc_proxy_smoke.json').read_text())
     assert 'PROXY' in proxy['title'] and all('PROXY' in row['note'] or 'quoted' in row['note'] for row in proxy['rows'])
-    for f in ('saliency_smoke.png', 'saliency_loss_smoke.png'): assert (smoke / 'figures' / f).exists()
+    for f in ('saliency_smoke.png', 'saliency_loss_smoke.png', 'saliency_deltas_effnet_lite0_smoke.png', 'saliency_deltas_dinov2_vits14_smoke.png'):
+        assert (smoke / 'figures' / f).exists(), f
 
 
 def test_decoder_rows_marked_not_unsupervised(smoke):
