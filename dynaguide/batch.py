@@ -14,7 +14,8 @@ from torch import nn
 from .core import ImageLike, get_device, seed_everything
 from .guidance import Guidance
 from .model import DynaCNN
-from .segment import SegmentConfig, SegmentResult, make_config, step_loss, stop_reason, prepare, finish, torch_threads
+from .segment import (SegmentConfig, SegmentResult, make_config, step_loss, stop_reason, prepare, finish, torch_threads,
+                               resolve_precision, precision_setup)
 
 # %% auto #0
 __all__ = ['GroupedDynaCNN', 'optimise_batch', 'segment_batch']
@@ -89,6 +90,8 @@ def optimise_batch(xs: torch.Tensor, guides: Sequence[torch.Tensor | None], cfg:
         seed_everything(cfg.seed)
         models.append(DynaCNN(cfg.p, cfg.n_conv, skip=cfg.skip))
     model = GroupedDynaCNN(models).to(xs.device).train()
+    precision = resolve_precision(cfg.precision, xs.device, cfg.p)
+    model, xs, autocast, scaler = precision_setup(model, xs, precision, channels_last=False)   # grouped weights are 5-D
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     n_guides = [int(g.max()) + 1 if g is not None else None for g in guides]
     live = list(range(B))                      # original indices of the images still running
@@ -102,10 +105,12 @@ def optimise_batch(xs: torch.Tensor, guides: Sequence[torch.Tensor | None], cfg:
     for i in it:
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        R = model(x)
+        with autocast(): R = model(x)
+        R = R.float()
         terms = [step_loss(R[j:j + 1], guides[b], cfg, opt_ncs[b], n_guides[b]) for j, b in enumerate(live)]
-        torch.stack([tm[0] for tm in terms]).sum().backward()   # a sum: each network gets exactly its own image's gradient
-        opt.step()
+        total = torch.stack([tm[0] for tm in terms]).sum()   # a sum: each network gets exactly its own image's gradient
+        if scaler is None: total.backward(); opt.step()
+        else: scaler.scale(total).backward(); scaler.step(opt); scaler.update()
         stopped = []
         for j, (b, (_, rec)) in enumerate(zip(live, terms)):
             same[b] = same[b] + 1 if rec['K'] == last_k[b] else 0

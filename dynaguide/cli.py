@@ -12,15 +12,15 @@ import numpy as np
 
 from .core import (ImageReadError, TMP_TAG, load_image, load_labels, save_labels, save_png, png_meta, write_text_atomic,
                             is_temp_file, label_overlay, versions, get_device)
-from .segment import PRESETS, PROFILES, SegmentConfig, make_config, segment
+from .segment import PRESETS, PROFILES, PRECISIONS, SegmentConfig, make_config, segment, resolve_precision
 from .guidance import list_guidance
 from .losses import ALIGN_RULES, WEIGHT_RULES
 
 # %% auto #0
 __all__ = ['IMAGE_EXTS', 'CHOICES', 'RUN_RECORD', 'RUN_FORMAT', 'collect_inputs', 'safe_stem', 'stem_outputs', 'output_names',
-           'parse_settings', 'check_config', 'check_device', 'memory_estimate', 'available_memory', 'check_memory',
-           'OutputConflict', 'settings_hash', 'file_sha1', 'our_meta', 'scan_output', 'plan_outputs', 'folder_lock',
-           'run_segment', 'cmd_segment', 'cmd_demo', 'cmd_guidance', 'build_parser', 'main']
+           'parse_settings', 'check_config', 'check_device', 'resolve_profile', 'memory_estimate', 'available_memory',
+           'check_memory', 'OutputConflict', 'settings_hash', 'file_sha1', 'our_meta', 'scan_output', 'plan_outputs',
+           'folder_lock', 'run_segment', 'cmd_segment', 'cmd_demo', 'cmd_guidance', 'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #488d6ef3
 IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.gif', '.ppm', '.pgm', '.jp2'}
@@ -107,6 +107,7 @@ def check_config(cfg: SegmentConfig) -> SegmentConfig:
         if getattr(cfg, k) not in ch: bad.append(f'{k} {getattr(cfg, k)!r}: choose from {", ".join(ch)}')
     for k, lo in dict(p=2, n_conv=1, max_iter=1, min_labels=0, gf_radius=1).items():
         if getattr(cfg, k) < lo: bad.append(f'{k} must be at least {lo}; got {getattr(cfg, k)}')
+    if cfg.precision not in PRECISIONS: bad.append(f'precision {cfg.precision!r}: choose from {", ".join(PRECISIONS)}')
     if cfg.p > 65536: bad.append(f'p must be at most 65536 (16-bit label maps); got {cfg.p}')
     for k, lo in dict(patience=1, threads=1, max_side=2).items():
         v = getattr(cfg, k)
@@ -128,6 +129,12 @@ def check_device(device: str | None) -> str:
     if d.type == 'cuda' and d.index is not None and d.index >= torch.cuda.device_count():
         raise ValueError(f'device {device!r}: only {torch.cuda.device_count()} CUDA device(s)')
     return str(d)
+
+def resolve_profile(profile: str | None, device: str) -> str:
+    "The settings profile a run uses: `profile`, or for 'auto' / None the paper's on CUDA and 'cpu' elsewhere."
+    if profile in (None, 'auto'): return 'paper' if device.startswith('cuda') else 'cpu'
+    if profile not in PROFILES: raise ValueError(f'unknown profile {profile!r}; choose from auto, {", ".join(PROFILES)}')
+    return profile
 
 # %% ../nbs/12_cli.ipynb #1b9bcd6b
 def _opt_size(h: int, w: int, max_side: int | None) -> tuple[int, int]:
@@ -273,17 +280,26 @@ def _reason(e: BaseException) -> str:
         msg += ' (lower --max-side or --p)'
     return msg
 
+def _duration(s: float) -> str:
+    "A duration in seconds as '45 s', '12 min' or '3.5 h'."
+    return f'{s:.0f} s' if s < 90 else f'{s / 60:.0f} min' if s < 5400 else f'{s / 3600:.1f} h'
+
 def run_segment(files: list[Path], out: Path, preset: str = 'dynaguide', overrides: dict | None = None, overlay: bool = True,
-                device: str | None = None, progress: bool = True, failed: list | None = None, profile: str = 'paper',
+                device: str | None = None, progress: bool = True, failed: list | None = None, profile: str = 'auto',
                 max_memory: float | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
     "Segment `files` into `out` (16-bit PNG label ids with provenance, overlays, run.json), resuming images done with the same settings; return records and failures."
     import torch
     from tqdm.auto import tqdm
     out, overrides = Path(out), dict(overrides or {})
-    cfg = check_config(make_config(preset, profile, **overrides))        # every check before the first image
     dev = check_device(device)
+    asked, profile = profile, resolve_profile(profile, dev)
+    cfg = check_config(make_config(preset, profile, **overrides))        # every check before the first image
     cfg = replace(cfg, threads=cfg.threads or torch.get_num_threads())   # the thread count actually used
-    overrides['threads'] = cfg.threads
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, dev, cfg.p, cfg.threads))   # the dtype actually used
+    overrides.update(threads=cfg.threads, precision=cfg.precision)
+    if progress:
+        why = f' (asked {asked!r}: {"a CUDA device" if dev.startswith("cuda") else "no CUDA device"})' if asked in (None, 'auto') else ''
+        print(f'profile {profile}{why}; precision {cfg.precision}; {cfg.threads} CPU thread(s); device {dev}', file=sys.stderr)
     settings = dict(config=asdict(cfg), device=torch.device(dev).type)
     h = settings_hash(settings)
     if out.exists() and not out.is_dir(): raise OutputConflict(f'--out {out} exists and is not a folder')
@@ -296,16 +312,15 @@ def run_segment(files: list[Path], out: Path, preset: str = 'dynaguide', overrid
         def flush(status: str):
             imgs = [recs[s] for s in dict.fromkeys(order + sorted(recs)) if s in recs]
             write_text_atomic(out / RUN_RECORD, json.dumps(dict(
-                format=RUN_FORMAT, status=status, started=started, updated=_now(), settings_hash=h, preset=preset, profile=profile,
+                format=RUN_FORMAT, status=status, started=started, updated=_now(), settings_hash=h, preset=preset, profile=profile, profile_asked=asked or 'auto',
                 config=settings['config'], device=dev, threads=cfg.threads, versions=versions(), n_inputs=len(jobs), images=imgs,
                 failed=[dict(path=p, reason=m) for p, m in failures], skipped=[dict(path=p, reason=m) for p, m in skipped]), indent=1))
         flush('running')
-        done = []
+        done, new_secs = [], []
         bar = tqdm(jobs, desc='segment', unit='img', disable=not progress)
         try:
             for j in bar:
                 f, stem = j['input'], j['stem']
-                bar.set_postfix_str(f.name[-30:])
                 lab_p, ov_p = (out / n for n in stem_outputs(stem))
                 try:
                     meta = dict(input=j['key'], stem=stem, settings_hash=h)
@@ -317,7 +332,7 @@ def run_segment(files: list[Path], out: Path, preset: str = 'dynaguide', overrid
                     sha = file_sha1(f)
                     img = load_image(f)
                     check_memory(*img.shape[:2], cfg, limit)
-                    r = segment(img, preset=preset, profile=profile, device=dev, **overrides)
+                    r = segment(img, preset=preset, profile=profile, device=dev, progress=progress, **overrides)
                     rec = dict(input=str(f), labels=lab_p.name, overlay=ov_p.name if overlay else None, height=img.shape[0],
                                width=img.shape[1], n_segments=int(r.labels.max()) + 1, n_guidance=r.guidance.n_segments,
                                n_iter=r.n_iter, stop=r.stop_reason, seconds=round(r.seconds, 3),
@@ -325,6 +340,9 @@ def run_segment(files: list[Path], out: Path, preset: str = 'dynaguide', overrid
                     if overlay: save_png(ov_p, label_overlay(img, r.labels), dict(meta, kind='overlay'))
                     save_labels(lab_p, r.labels, dict(meta, kind='labels', input_sha1=sha, settings=settings, record=rec))
                     recs[stem] = rec; done.append(rec)
+                    new_secs.append(rec['seconds'] + rec['guidance_seconds'])
+                    left = sum(not k['done'] for k in jobs[bar.n + 1:])   # images still to compute after this one
+                    if left: bar.set_postfix_str(f'~{_duration(np.mean(new_secs) * left)} left for {left} image(s)')
                 except Exception as e: failures.append((str(f), _reason(e)))
                 flush('running')
         except KeyboardInterrupt:
@@ -337,7 +355,9 @@ def _add_segment_args(p: argparse.ArgumentParser):
     "Options shared by `segment` and `demo`."
     p.add_argument('--out', default='results/segment', help='output folder (label maps, overlays, run.json); an interrupted run resumes there')
     p.add_argument('--preset', default='dynaguide', choices=list(PRESETS))
-    p.add_argument('--profile', default=None, choices=list(PROFILES), help="settings profile: 'paper' (default for segment) or 'cpu' (default for demo)")
+    p.add_argument('--profile', default='auto', choices=['auto', *PROFILES],
+                   help="settings profile: 'paper' (the paper's: full resolution, up to 1000 iterations), 'cpu' (reduced size, "
+                        "<= 100 iterations) or 'auto' (default: paper on CUDA, cpu otherwise)")
     p.add_argument('--guidance', default=None, help='guidance source (default: the preset\'s); see `dynaguide guidance`')
     p.add_argument('--max-iter', type=int, default=None)
     p.add_argument('--max-side', type=int, default=None, help='optimise at this longest side (default: full resolution)')
@@ -380,7 +400,7 @@ def cmd_segment(a) -> int:
     "Handler of `dynaguide segment`."
     files, missing = collect_inputs(a.paths, a.recursive)
     try: recs, failed = run_segment(files, Path(a.out), a.preset, _overrides(a), not a.no_overlay, a.device, not a.quiet, missing,
-                                    a.profile or 'paper', a.max_memory)
+                                    a.profile, a.max_memory)
     except (ValueError, TypeError, KeyError, OSError) as e: return _setup_error('segment', e)
     return _report(recs, failed, a.out)
 
@@ -399,7 +419,7 @@ def cmd_demo(a) -> int:
         except OSError: same = False
         if not same: return _setup_error('demo', OutputConflict(f'{src} exists and is not the {a.image} sample; use another --out'))
     else: save_png(src, arr)
-    try: recs, failed = run_segment([src], out, a.preset, _overrides(a), True, a.device, not a.quiet, profile=a.profile or 'cpu',
+    try: recs, failed = run_segment([src], out, a.preset, _overrides(a), True, a.device, not a.quiet, profile=a.profile,
                                     max_memory=a.max_memory)
     except (ValueError, TypeError, KeyError, OSError) as e: return _setup_error('demo', e)
     code = _report(recs, failed, out)

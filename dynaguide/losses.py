@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 # %% auto #0
-__all__ = ['WEIGHT_RULES', 'ALIGN_RULES', 'sim_loss', 'neighbour_diffs', 'continuity_loss', 'continuity_weight',
-           'silhouette_score', 'silhouette_nclusters', 'overlap_matrix', 'align_guidance', 'guide_loss']
+__all__ = ['WEIGHT_RULES', 'ALIGN_RULES', 'sim_loss', 'neighbour_pairs', 'neighbour_diffs', 'continuity_loss',
+           'continuity_weight', 'silhouette_score', 'silhouette_nclusters', 'overlap_matrix', 'align_guidance',
+           'guide_target', 'guide_loss']
 
 # %% ../nbs/05_losses.ipynb #6cbe5591
 def sim_loss(R: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
@@ -20,18 +21,52 @@ def sim_loss(R: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tenso
     return F.cross_entropy(R, target)
 
 # %% ../nbs/05_losses.ipynb #cbfdd272
+def neighbour_pairs(R: torch.Tensor, diagonals: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    "Views (later, earlier) of `R` (B, C, H, W) whose difference is the neighbour difference along rows, columns and optionally both diagonals."
+    pairs = [(R[:, :, 1:, :], R[:, :, :-1, :]), (R[:, :, :, 1:], R[:, :, :, :-1])]
+    if diagonals: pairs += [(R[:, :, 1:, 1:], R[:, :, :-1, :-1]), (R[:, :, 1:, :-1], R[:, :, :-1, 1:])]
+    return pairs
+
 def neighbour_diffs(R: torch.Tensor, diagonals: bool = False) -> list[torch.Tensor]:
     "Differences of `R` (B, C, H, W) along rows, columns and optionally both diagonals."
-    d = [R[:, :, 1:, :] - R[:, :, :-1, :], R[:, :, :, 1:] - R[:, :, :, :-1]]
-    if diagonals: d += [R[:, :, 1:, 1:] - R[:, :, :-1, :-1], R[:, :, 1:, :-1] - R[:, :, :-1, 1:]]
-    return d
+    return [a - b for a, b in neighbour_pairs(R, diagonals)]
+
+# %% ../nbs/05_losses.ipynb #fd93cf1b
+class _Continuity(torch.autograd.Function):
+    "Sum over directions of the mean L1 / Huber penalty of neighbour differences, with the gradient computed directly."
+    @staticmethod
+    def forward(ctx, R: torch.Tensor, kind: str, diagonals: bool, delta: float) -> torch.Tensor:
+        R = R.contiguous()
+        total, grads = R.new_zeros(()), []
+        for a, b in neighbour_pairs(R, diagonals):
+            d = (a - b).flatten()
+            n = d.numel()
+            if kind == 'l1':
+                total = total + d.abs().sum() / n
+                grads.append(d.sign_().div_(n))
+            else:
+                c = d.clamp(-delta, delta)
+                total = total + (torch.dot(d, c) - 0.5 * torch.dot(c, c)) / n
+                grads.append(c.div_(n))
+        ctx.save_for_backward(*grads)
+        ctx.shape, ctx.diagonals = R.shape, diagonals
+        return total
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g: torch.Tensor):
+        grads = ctx.saved_tensors
+        out = grads[0].new_zeros(ctx.shape)
+        for (a, b), c in zip(neighbour_pairs(out, ctx.diagonals), grads):
+            c = c.view(a.shape)
+            a.addcmul_(c, g); b.addcmul_(c, g, value=-1)
+        return out, None, None, None
 
 def continuity_loss(R: torch.Tensor, kind: str = 'huber', diagonals: bool = True, delta: float = 1.0) -> torch.Tensor:
     "Sum over directions of the mean L1 or Huber penalty of neighbour differences of `R` (B, C, H, W)."
-    if kind == 'l1': pen = lambda d: d.abs().mean()
-    elif kind == 'huber': pen = lambda d: F.huber_loss(d, torch.zeros_like(d), delta=delta)
-    else: raise ValueError(f"continuity kind must be 'l1' or 'huber'; got {kind!r}")
-    return sum(pen(d) for d in neighbour_diffs(R, diagonals))
+    if kind not in ('l1', 'huber'): raise ValueError(f"continuity kind must be 'l1' or 'huber'; got {kind!r}")
+    if R.dim() != 4: raise ValueError(f'R must be (B, C, H, W); got shape {tuple(R.shape)}')
+    return _Continuity.apply(R, kind, diagonals, float(delta))
 
 # %% ../nbs/05_losses.ipynb #52a6b9c4
 WEIGHT_RULES = ('fixed', 'scf', 'fsf', 'k_over_beta')
@@ -99,11 +134,13 @@ def align_guidance(guide: torch.Tensor, clusters: torch.Tensor, p: int, rule: st
     return mapping[guide]
 
 # %% ../nbs/05_losses.ipynb #07fbea5e
+def guide_target(guide: torch.Tensor, clusters: torch.Tensor, p: int, rule: str = 'majority', n_guide: int | None = None) -> torch.Tensor:
+    "Guidance `guide` (B, H, W) expressed as cluster ids of `clusters` (B, H, W) by `rule`, image by image: the guidance loss's target."
+    return torch.stack([align_guidance(guide[b].flatten(), clusters[b].flatten(), p, rule, n_guide).reshape(guide.shape[1:])
+                        for b in range(guide.shape[0])])
+
 def guide_loss(R: torch.Tensor, guide: torch.Tensor, rule: str = 'majority', n_guide: int | None = None,
                clusters: torch.Tensor | None = None) -> torch.Tensor:
     "Cross-entropy of `R` (B, p, H, W) against guidance `guide` (B, H, W) mapped to cluster ids (`clusters`, default argmax of R) by `rule`."
-    B, p = R.shape[:2]
     if clusters is None: clusters = R.detach().argmax(1)
-    target = torch.stack([align_guidance(guide[b].flatten(), clusters[b].flatten(), p, rule, n_guide).reshape(guide.shape[1:])
-                          for b in range(B)])
-    return F.cross_entropy(R, target)
+    return F.cross_entropy(R, guide_target(guide, clusters, R.shape[1], rule, n_guide))

@@ -4,9 +4,9 @@
 
 # %% ../nbs/06_segment.ipynb #2ed221b4
 from __future__ import annotations
-import time
+import time, functools
 from dataclasses import dataclass, field, asdict, fields, replace
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -14,12 +14,13 @@ import torch.nn.functional as F
 from .core import ImageLike, load_image, get_device, seed_everything
 from .guidance import Guidance, compute_guidance, relabel_consecutive
 from .model import DynaCNN
-from .losses import sim_loss, continuity_loss, continuity_weight, guide_loss, silhouette_nclusters
+from .losses import continuity_loss, continuity_weight, guide_target, silhouette_nclusters
 from .filters import gray_guide, guided_filter, fast_guided_upsample
 
 # %% auto #0
-__all__ = ['PRESETS', 'PROFILES', 'SegmentConfig', 'make_config', 'SegmentResult', 'n_labels', 'step_loss', 'stop_reason',
-           'optimise', 'full_resolution_response', 'Prepared', 'prepare', 'finish', 'torch_threads', 'segment']
+__all__ = ['PRESETS', 'PROFILES', 'PRECISIONS', 'DTYPES', 'SegmentConfig', 'make_config', 'SegmentResult', 'n_labels',
+           'step_loss', 'stop_reason', 'torch_threads', 'cpu_bf16_speedup', 'resolve_precision', 'precision_setup',
+           'optimise', 'full_resolution_response', 'Prepared', 'prepare', 'finish', 'segment']
 
 # %% ../nbs/06_segment.ipynb #b99ffa31
 @dataclass
@@ -51,6 +52,7 @@ class SegmentConfig:
     gf_eps: float = 1e-3             # guided filter epsilon
     seed: int = 0
     threads: int | None = None       # torch CPU threads during the loop (None: leave torch's setting); 1 pays for small images
+    precision: str = 'auto'          # 'auto' | 'fp32' | 'bf16' | 'fp16': the network's compute dtype (see Precision below)
 
 PRESETS: dict[str, dict] = {
     'kanezaki': dict(guidance='none', continuity='l1', diagonals=False, weight_rule='fixed', mu=1.0, guide_weight=0.0),
@@ -65,6 +67,9 @@ PROFILES: dict[str, dict] = {
     'cpu': dict(max_side=160, p=64, max_iter=100, patience=30, upsample='guided'),
 }
 
+PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
+DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
 def make_config(preset: str = 'dynaguide', profile: str = 'paper', **overrides) -> SegmentConfig:
     "A `SegmentConfig` for `preset` under `profile` ('paper' or 'cpu') with `overrides` applied; unknown names are an error."
     if profile not in PROFILES: raise KeyError(f'unknown profile {profile!r}; choose from {", ".join(PROFILES)}')
@@ -76,6 +81,7 @@ def make_config(preset: str = 'dynaguide', profile: str = 'paper', **overrides) 
     cfg = SegmentConfig(**{**PRESETS[preset], 'preset': preset, **overrides})
     if cfg.max_iter < 1: raise ValueError(f'max_iter must be at least 1; got {cfg.max_iter}')
     if cfg.max_side is not None and cfg.max_side < 2: raise ValueError(f'max_side must be at least 2 or None; got {cfg.max_side}')
+    if cfg.precision not in PRECISIONS: raise ValueError(f'precision must be one of {PRECISIONS}; got {cfg.precision!r}')
     return cfg
 
 # %% ../nbs/06_segment.ipynb #4e480db6
@@ -116,16 +122,19 @@ def step_loss(R: torch.Tensor, guide: torch.Tensor | None, cfg: SegmentConfig, o
               n_guide: int | None = None) -> tuple[torch.Tensor, dict]:
     "The loss of one response `R` (1, p, h, w) under `cfg` this step, and its record (K and every term)."
     clusters = R.detach().argmax(1)   # computed once per step, shared by L_sim and the alignment
-    K = n_labels(clusters, cfg.p)
-    l_sim = sim_loss(R, clusters)
+    K = n_labels(clusters, cfg.p)     # the step's one host sync before the backward: the weight needs K
+    logp = F.log_softmax(R, 1)        # shared by both cross-entropies (L_sim and L_guide)
+    l_sim = F.nll_loss(logp, clusters)
     l_con = continuity_loss(R, cfg.continuity, cfg.diagonals, cfg.huber_delta)
     w_con = continuity_weight(cfg.weight_rule, K, cfg.mu, cfg.beta, opt_nc)
     loss = cfg.sim_weight * l_sim + w_con * l_con
-    l_g = None
+    terms = [loss, l_sim, l_con]
     if guide is not None:
-        l_g = guide_loss(R, guide, cfg.align, n_guide or int(guide.max()) + 1, clusters)
+        l_g = F.nll_loss(logp, guide_target(guide, clusters, cfg.p, cfg.align, n_guide or int(guide.max()) + 1))
         loss = loss + cfg.guide_weight * l_g
-    return loss, dict(K=K, loss=loss.item(), sim=l_sim.item(), con=l_con.item(), w_con=w_con, guide=None if l_g is None else l_g.item())
+        terms = [loss, l_sim, l_con, l_g]
+    vals = torch.stack([t.detach() for t in terms]).tolist()   # one sync for the record
+    return loss, dict(K=K, loss=vals[0], sim=vals[1], con=vals[2], w_con=w_con, guide=vals[3] if guide is not None else None)
 
 def stop_reason(K: int, same: int, i: int, cfg: SegmentConfig) -> str:
     "Why the loop stops after iteration `i` with `K` labels unchanged for `same` steps ('' to go on)."
@@ -134,24 +143,71 @@ def stop_reason(K: int, same: int, i: int, cfg: SegmentConfig) -> str:
     return 'max_iter' if i >= cfg.max_iter - 1 else ''
 
 # %% ../nbs/06_segment.ipynb #34d25b88
+@contextmanager
+def torch_threads(n: int | None):
+    "Run the block with `n` torch CPU threads (None: leave the setting), restoring the old number after."
+    old = torch.get_num_threads()
+    if n: torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(old)
+
+@functools.lru_cache(maxsize=None)
+def cpu_bf16_speedup(p: int, threads: int) -> float:
+    "Measured time ratio float32 / bfloat16-channels_last of a 3x3 conv p -> p, forward + backward, on this CPU with `threads` (0: no bf16 support)."
+    if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()): return 0.0
+    g = torch.Generator().manual_seed(0)
+    w, x = torch.randn(p, p, 3, 3, generator=g) * 0.05, torch.randn(1, p, 48, 64, generator=g)
+    def best(dtype, fmt):
+        ww = w.to(dtype).contiguous(memory_format=fmt).requires_grad_()
+        xx = x.to(dtype).contiguous(memory_format=fmt).requires_grad_()
+        ts = []
+        for _ in range(5):   # the first is a warm-up
+            t = time.perf_counter(); F.conv2d(xx, ww, padding=1).sum().backward(); ts.append(time.perf_counter() - t)
+        return min(ts[1:])
+    with torch_threads(threads): return best(torch.float32, torch.contiguous_format) / best(torch.bfloat16, torch.channels_last)
+
+def resolve_precision(precision: str, device: str | torch.device = 'cpu', p: int = 100, threads: int | None = None) -> str:
+    "The dtype name ('fp32', 'bf16', 'fp16') the loop uses for `precision` on `device`; 'auto' detects and, on a CPU, measures."
+    if precision not in PRECISIONS: raise ValueError(f'precision must be one of {PRECISIONS}; got {precision!r}')
+    dev = torch.device(device)
+    if dev.type == 'cuda':
+        if precision == 'auto': return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
+        return precision
+    if precision == 'fp16': raise ValueError("precision 'fp16' is for CUDA; on a CPU use 'bf16' or 'fp32'")
+    if precision != 'auto': return precision
+    if dev.type != 'cpu': return 'fp32'
+    return 'bf16' if cpu_bf16_speedup(p, threads or torch.get_num_threads()) >= 1.25 else 'fp32'
+
+# %% ../nbs/06_segment.ipynb #da1f6c09
+def precision_setup(model: torch.nn.Module, x: torch.Tensor, precision: str, channels_last: bool = True):
+    "The model and input in the layout for `precision`, the autocast context factory and a gradient scaler (fp16 on CUDA) or None."
+    dtype = DTYPES[precision]
+    if dtype == torch.float32: return model, x, nullcontext, None
+    if channels_last: model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    scaler = torch.amp.GradScaler(x.device.type) if precision == 'fp16' else None
+    return model, x, lambda: torch.autocast(x.device.type, dtype=dtype), scaler
+
 def optimise(x: torch.Tensor, guide: torch.Tensor | None, cfg: SegmentConfig, opt_nc: int | None = None,
              progress: bool = False) -> tuple[torch.Tensor, list[dict]]:
     "Train a fresh `DynaCNN` on image `x` (1, 3, h, w) with guidance ids `guide` (1, h, w) or None; return the last response and the trace."
+    precision = resolve_precision(cfg.precision, x.device, cfg.p)
     seed_everything(cfg.seed)
     model = DynaCNN(cfg.p, cfg.n_conv, skip=cfg.skip).to(x.device).train()
+    model, x, autocast, scaler = precision_setup(model, x, precision)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     n_guide = int(guide.max()) + 1 if guide is not None else None
     trace, last_k, same = [], None, 0
     it = range(cfg.max_iter)
     if progress:
         from tqdm.auto import tqdm
-        it = tqdm(it, desc=f'{cfg.preset}', leave=False)
+        it = tqdm(it, desc=f'{cfg.preset} ({precision})', leave=False, unit='it')
     for i in it:
         opt.zero_grad(set_to_none=True)
-        R = model(x)
+        with autocast(): R = model(x)
+        R = R.float().contiguous()    # the loss, argmax and alignment in float32
         loss, terms = step_loss(R, guide, cfg, opt_nc, n_guide)
-        loss.backward()
-        opt.step()
+        if scaler is None: loss.backward(); opt.step()
+        else: scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
         same = same + 1 if terms['K'] == last_k else 0
         last_k = terms['K']
         rec = dict(iter=i, **terms, stop=stop_reason(terms['K'], same, i, cfg))
@@ -192,6 +248,7 @@ def prepare(image: ImageLike, guidance: str | np.ndarray | Guidance | None, cfg:
     cfg = replace(cfg)
     if isinstance(guidance, str): cfg.guidance = guidance
     dev = get_device(device)
+    cfg.precision = resolve_precision(cfg.precision, dev, cfg.p, cfg.threads)
     img = load_image(image)
     H, W = img.shape[:2]
     if H * W < 2: raise ValueError(f'image of size {H}x{W} is too small to segment (BatchNorm needs at least 2 pixels)')
@@ -219,14 +276,6 @@ def finish(R: torch.Tensor, pr: Prepared, trace: list[dict], loop_seconds: float
     if pr.opt_nc is not None and trace: trace[0]['opt_nc'] = pr.opt_nc
     return SegmentResult(labels, prob, pr.guidance, trace, pr.cfg, pr.prep_seconds + loop_seconds + time.perf_counter() - t,
                          pr.guidance_seconds)
-
-@contextmanager
-def torch_threads(n: int | None):
-    "Run the block with `n` torch CPU threads (None: leave the setting), restoring the old number after."
-    old = torch.get_num_threads()
-    if n: torch.set_num_threads(n)
-    try: yield
-    finally: torch.set_num_threads(old)
 
 # %% ../nbs/06_segment.ipynb #07abcab1
 def segment(image: ImageLike, guidance: str | np.ndarray | Guidance | None = None, preset: str = 'dynaguide', profile: str = 'paper',

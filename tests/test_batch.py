@@ -5,7 +5,7 @@ from dynaguide.segment import segment
 from dynaguide.batch import segment_batch
 
 PAIR = ('101085', '101087')          # two portrait val images: one group of B = 2
-CPU5 = dict(profile='cpu', max_iter=5, threads=1)
+CPU5 = dict(profile='cpu', max_iter=5, threads=1, precision='fp32')   # equality of the grouped and per-image loops holds in float32
 
 @pytest.fixture
 def pair():
@@ -35,7 +35,7 @@ def test_mixed_orientations_and_order(pair, data):
     torch.set_num_threads(1)
     land = data / 'BSDS500' / 'images' / 'val' / '103070.jpg'
     if not land.exists(): pytest.skip(f'{land} not found')
-    ov = dict(profile='cpu', max_iter=2, threads=1)
+    ov = dict(profile='cpu', max_iter=2, threads=1, precision='fp32')
     rb = segment_batch([pair[0], land, pair[1]], **ov)
     assert [r.labels.shape for r in rb] == [(481, 321), (321, 481), (481, 321)]
     single = segment(land, **ov)                           # alone in its group: bit for bit

@@ -30,6 +30,20 @@ def test_segment_folder_one_good_one_corrupt(folder, tmp_path):
     run_json = json.loads((out / 'run.json').read_text())
     assert [i['labels'] for i in run_json['images']] == ['good.png'] and len(run_json['failed']) == 1
 
+def test_profile_auto_is_said_and_recorded(folder, tmp_path):
+    "Without --profile the run picks paper on CUDA and cpu otherwise, says so on stderr and records both the asked and the used profile."
+    import torch
+    out = tmp_path / 'out'
+    r = run('segment', folder / 'good.jpg', '--out', out, *[a for a in FAST if a != '--quiet'])
+    assert r.returncode == 0, r.stderr
+    used = 'paper' if torch.cuda.is_available() else 'cpu'
+    rec = json.loads((out / 'run.json').read_text())
+    assert (rec['profile'], rec['profile_asked']) == (used, 'auto')
+    assert f'profile {used} (asked' in r.stderr and f"precision {rec['config']['precision']}" in r.stderr
+    assert rec['config']['precision'] in ('fp32', 'bf16', 'fp16') and rec['config']['max_iter'] == 3
+    r = run('segment', folder / 'good.jpg', '--out', tmp_path / 'o2', *FAST, '--set', 'precision=half')
+    assert r.returncode == 2 and 'precision' in r.stderr
+
 def test_segment_all_good_exits_zero_and_glob(folder, tmp_path):
     r = run('segment', str(folder / '*.jpg'), '--out', tmp_path / 'o', '--no-overlay', '--preset', 'kanezaki', *FAST)
     assert r.returncode == 0, r.stderr

@@ -28,8 +28,9 @@ def photo(path, h, w, seed=0):
 
 
 def segment(*args, capsys=None):
-    "Run `dynaguide segment` in this process; (exit code, stderr)."
-    code = cli.main(['segment', *map(str, args)])
+    "Run `dynaguide segment` in this process (the paper profile unless another is given: sizes here are full-resolution); (exit code, stderr)."
+    args = [*map(str, args)] + ([] if '--profile' in map(str, args) else ['--profile', 'paper'])
+    code = cli.main(['segment', *args])
     return code, (capsys.readouterr().err if capsys else '')
 
 
@@ -180,7 +181,7 @@ def test_kill_during_write_then_rerun_matches_uninterrupted(tmp_path, capsys):
     args = [tmp_path / 'in', *FAST, '--set', 'guidance=none']
     ref, out = tmp_path / 'ref', tmp_path / 'o'
     code, err = segment(*args, '--out', ref, capsys=capsys); assert code == 0, err
-    proc = subprocess.Popen([EXE, 'segment', *map(str, args), '--out', str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([EXE, 'segment', *map(str, args), '--profile', 'paper', '--out', str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0, caught = time.time(), False
     while proc.poll() is None and time.time() - t0 < 120:                   # kill -9 while a temporary file is being written
         if out.is_dir() and (out / '0.png').exists() and any(out.glob(f'.*{TMP_TAG}')):
@@ -302,7 +303,7 @@ def test_malicious_checkpoint_is_refused(tmp_path):
 def test_sigterm_records_an_interrupted_run(tmp_path):
     for i in range(3): photo(tmp_path / 'in' / f'{i}.png', 600, 700, seed=i)
     out = tmp_path / 'o'
-    proc = subprocess.Popen([EXE, 'segment', str(tmp_path / 'in'), *FAST, '--set', 'guidance=none', '--out', str(out)],
+    proc = subprocess.Popen([EXE, 'segment', str(tmp_path / 'in'), *FAST, '--profile', 'paper', '--set', 'guidance=none', '--out', str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     t0 = time.time()
     while proc.poll() is None and not (out / '0.png').exists() and time.time() - t0 < 120: time.sleep(0.005)
