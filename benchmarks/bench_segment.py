@@ -14,8 +14,16 @@
 Everything runs with one torch thread except the explicit 2-thread row (on a 2-core machine that is busy, one thread is faster).
 `--out results` also writes the loop rows and phases to `results/tables/speed_cpu.json` and their figure to
 `results/figures/speed_cpu.png` (`dynaguide.figures.plot_speed`); `--loop-only` skips part 1.
-`--sweep` also runs the older settings sweep (max_side/p/patience variants, each in its own process for its peak memory)."""
+`--sweep` also runs the older settings sweep (max_side/p/patience variants, each in its own process for its peak memory).
+`--compare` runs only the side-by-side comparison, one row after another in this process on the same BSDS500 test image and thread
+count (`--threads`): the authors' DynaGuide loop restated at its settings (n_conv 3, p 100, full resolution, float32: one conv
+network, per-direction Huber terms against zero targets, two cross-entropies, the reference release's alignment rule, every term
+read back each step), our `paper` profile in fp32 and with `precision='auto'`, and our `cpu` profile (auto). Each row prints
+seconds per iteration, the convolutions' share of it (torch profiler), the conv FLOP/s achieved over the whole iteration and over the
+convolutions alone as fractions of this machine's conv and matmul peaks in fp32 and bf16 (measured here first), and the ratio to the
+authors' row; `--out results` writes `results/tables/speed_compare_cpu.{csv,md,json}`."""
 import argparse, copy, multiprocessing as mp, os, resource, sys, time
+import dynaguide.core   # first: it turns on huge pages for large tensors before torch allocates anything (see 00_core)
 from pathlib import Path
 
 SETTINGS = {
@@ -77,6 +85,149 @@ def sweep(image, a):
               f"  peak resident memory {r['peak_mb']:.0f} MB (process start {r['start_mb']:.0f} MB)")
     base = rows[0]['s_per_iter']
     print('\nspeed-up per iteration vs paper setting: ' + ', '.join(f"{r['setting'].split(',')[0]}: x{base / r['s_per_iter']:.1f}" for r in rows[1:]))
+
+# ---------------------------------------------------------------- side by side: the authors' loop and ours
+def peaks(h, w, p, threads, reps=3):
+    "Measured peaks in GFLOP/s: 3x3 conv p -> p at (h, w), forward + backward, in fp32 (best of NCHW and channels_last) and bf16 channels_last; 2048^2 matmul in both."
+    import torch, torch.nn.functional as F
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    w0, x0 = torch.randn(p, p, 3, 3, generator=g) * 0.05, torch.randn(1, p, h, w, generator=g)
+    flop = 3 * 2 * p * p * 9 * h * w
+    def conv(dtype, fmt):
+        ww = w0.to(dtype).contiguous(memory_format=fmt).requires_grad_(); xx = x0.to(dtype).contiguous(memory_format=fmt).requires_grad_()
+        ts = []
+        for _ in range(reps + 1):
+            t = time.perf_counter(); F.conv2d(xx, ww, padding=1).sum().backward(); ts.append(time.perf_counter() - t)
+        return flop / min(ts[1:]) / 1e9
+    def mm(dtype, n=2048):
+        a, b = torch.rand(n, n, dtype=dtype), torch.rand(n, n, dtype=dtype); a @ b
+        t = time.perf_counter()
+        for _ in range(reps): a @ b
+        return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
+    return dict(conv_fp32=max(conv(torch.float32, torch.contiguous_format), conv(torch.float32, torch.channels_last)),
+                conv_bf16=conv(torch.bfloat16, torch.channels_last), matmul_fp32=mm(torch.float32), matmul_bf16=mm(torch.bfloat16))
+
+class AuthorsLoop:
+    "The authors' DynaGuide step restated at its settings (n_conv 3, p 100, fp32, reference alignment, terms read back every step)."
+    def __init__(self, x, guide, p=100, n_conv=3, beta=15.0, seed=0, align='reference'):
+        import torch
+        from dynaguide.model import DynaCNN
+        torch.manual_seed(seed)
+        self.x, self.guide, self.p, self.beta, self.align = x, guide, p, beta, align
+        self.model = DynaCNN(p, n_conv).train()
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9)
+    def step(self):
+        import torch, torch.nn.functional as F
+        from dynaguide.losses import align_guidance
+        self.opt.zero_grad()
+        R = self.model(self.x)
+        target = R.detach().argmax(1)
+        K = len(torch.unique(target))
+        l_sim = F.cross_entropy(R, target)
+        d = [R[:, :, 1:, :] - R[:, :, :-1, :], R[:, :, :, 1:] - R[:, :, :, :-1], R[:, :, 1:, 1:] - R[:, :, :-1, :-1], R[:, :, 1:, :-1] - R[:, :, :-1, 1:]]
+        l_con = sum(F.huber_loss(t, torch.zeros_like(t)) for t in d)
+        g = align_guidance(self.guide.flatten(), target.flatten(), self.p, self.align).reshape(self.guide.shape)
+        l_g = F.cross_entropy(R, g)
+        loss = l_sim + K / self.beta * l_con + l_g
+        loss.backward(); self.opt.step()
+        return loss.item(), l_sim.item(), l_con.item(), l_g.item()
+
+class OurLoop:
+    "Our `optimise` step by step (same code path: `precision_setup`, autocast, `step_loss`), for timing without early stops."
+    def __init__(self, x, guide, cfg):
+        import torch
+        from dynaguide.segment import resolve_precision, precision_setup
+        from dynaguide.model import DynaCNN
+        from dynaguide.core import seed_everything
+        self.cfg = cfg; self.precision = resolve_precision(cfg.precision, 'cpu', cfg.p)
+        seed_everything(cfg.seed)
+        model = DynaCNN(cfg.p, cfg.n_conv, skip=cfg.skip).train()
+        self.model, self.x, self.autocast, _ = precision_setup(model, x, self.precision)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+        self.guide, self.n_guide = guide, int(guide.max()) + 1
+    def step(self):
+        from dynaguide.segment import step_loss
+        self.opt.zero_grad(set_to_none=True)
+        with self.autocast(): R = self.model(self.x)
+        loss, rec = step_loss(R.float().contiguous(), self.guide, self.cfg, None, self.n_guide)
+        loss.backward(); self.opt.step()
+        return rec
+
+def time_steps(loop, iters):
+    "Seconds per step (after one warm-up step) and the convolutions' share of a profiled step."
+    from torch.profiler import profile, ProfilerActivity
+    loop.step()
+    t = time.perf_counter()
+    for _ in range(iters): loop.step()
+    s = (time.perf_counter() - t) / iters
+    with profile(activities=[ProfilerActivity.CPU]) as prof: loop.step()
+    ev = prof.key_averages()
+    tot = sum(e.self_cpu_time_total for e in ev)
+    conv = sum(e.self_cpu_time_total for e in ev if 'conv' in e.key and e.key.startswith('aten::'))
+    return s, conv / tot if tot else float('nan')
+
+def compare(a):
+    "The side-by-side rows (see the module docstring)."
+    import torch
+    from dynaguide.segment import prepare, make_config, resolve_precision
+    from dynaguide.model import DynaCNN, conv_flops
+    test = Path(a.root) / 'BSDS500' / 'images' / 'test'
+    img = sorted(test.glob('*.jpg'))[0]
+    torch.set_num_threads(a.threads)
+    paper = prepare(img, None, make_config('dynaguide', 'paper', threads=a.threads, precision='fp32'), 'cpu')
+    cpu = prepare(img, None, make_config('dynaguide', 'cpu', threads=a.threads, precision='fp32'), 'cpu')
+    H, W = paper.xs.shape[-2:]
+    pk = peaks(H, W, 100, a.threads)
+    auto_paper, auto_cpu = resolve_precision('auto', 'cpu', 100, a.threads), resolve_precision('auto', 'cpu', cpu.cfg.p, a.threads)
+    print(f'{img.name} ({W}x{H}), {a.threads} thread(s), torch {torch.__version__}; measured peaks: conv3x3 p=100 fwd+bwd fp32 '
+          f"{pk['conv_fp32']:.0f}, bf16 {pk['conv_bf16']:.0f} GFLOP/s; matmul fp32 {pk['matmul_fp32']:.0f}, bf16 {pk['matmul_bf16']:.0f} GFLOP/s; "
+          f'auto precision -> {auto_paper} (p=100), {auto_cpu} (cpu profile p={cpu.cfg.p})')
+    guide_paper = paper.guide
+    rows = []
+    def add(name, loop, xs, p, n_conv, dtype, iters):
+        s, conv_share = time_steps(loop, iters)
+        h, w = xs.shape[-2:]
+        flop = 3 * conv_flops(DynaCNN(p, n_conv), h, w)
+        gf = flop / s / 1e9
+        rows.append(dict(row=name, size=f'{w}x{h}', p=p, n_conv=n_conv, dtype=dtype, s_per_iter=s, conv_share=conv_share,
+                         gflops_iter=gf, gflops_conv=gf / conv_share, of_conv_peak=gf / pk[f'conv_{dtype}'],
+                         conv_of_conv_peak=gf / conv_share / pk[f'conv_{dtype}'], of_matmul_peak=gf / pk[f'matmul_{dtype}']))
+        r = rows[-1]
+        print(f"  {name:55s} {s:8.3f} s/it  conv {conv_share:4.0%} of it  {gf:6.1f} GFLOP/s = {r['of_conv_peak']:4.0%} of the {dtype} conv peak "
+              f"(convolutions alone {r['conv_of_conv_peak']:4.0%}), {r['of_matmul_peak']:4.0%} of {dtype} matmul", flush=True)
+    add("authors' loop restated (n_conv 3, p 100, full res, fp32)", AuthorsLoop(paper.xs, guide_paper), paper.xs, 100, 3, 'fp32', a.iters_compare)
+    add('ours before the precision work, restated (n_conv 2, fp32, plain terms)', AuthorsLoop(paper.xs, guide_paper, n_conv=2, align='hungarian'),
+        paper.xs, 100, 2, 'fp32', a.iters_compare)
+    add('ours, paper profile, fp32', OurLoop(paper.xs, guide_paper, paper.cfg), paper.xs, 100, 2, 'fp32', a.iters_compare)
+    add(f"ours, paper profile, precision auto ({auto_paper})", OurLoop(paper.xs, guide_paper, replace_cfg(paper.cfg, precision='auto')),
+        paper.xs, 100, 2, auto_paper, a.iters_compare)
+    add(f"ours, cpu profile ({cpu.cfg.max_side} px side, p {cpu.cfg.p}), precision auto ({auto_cpu})",
+        OurLoop(cpu.xs, cpu.guide, replace_cfg(cpu.cfg, precision='auto')), cpu.xs, cpu.cfg.p, cpu.cfg.n_conv, auto_cpu, 10 * a.iters_compare)
+    base = rows[0]['s_per_iter']
+    for r in rows: r['speedup_vs_authors'] = base / r['s_per_iter']
+    print('  per-iteration speed-up against the authors\' row: ' + ', '.join(f"{r['row'].split(' (')[0]}: x{r['speedup_vs_authors']:.2f}" for r in rows[1:]))
+    print(f"  ours paper auto against ours before: x{rows[1]['s_per_iter'] / rows[3]['s_per_iter']:.2f}; against ours paper fp32: "
+          f"x{rows[2]['s_per_iter'] / rows[3]['s_per_iter']:.2f}")
+    if a.out:
+        from dynaguide.core import save_table, versions
+        thp = os.environ.get('THP_MEM_ALLOC_ENABLE')
+        save_table(rows, Path(a.out) / 'tables' / f"speed_compare_cpu{'' if thp == '1' else '_thp_off'}", params=dict(image=img.name, threads=a.threads, iters=a.iters_compare, THP_MEM_ALLOC_ENABLE=thp,
+                   peaks_gflops=pk, cpu=cpu_name(), versions=versions()),
+                   title=f"One iteration side by side on {img.name}, {a.threads} thread(s), {cpu_name()}, huge pages {'on' if thp == '1' else 'off'}")
+    return rows
+
+def replace_cfg(cfg, **kw):
+    from dataclasses import replace
+    return replace(cfg, **kw)
+
+def cpu_name():
+    "The CPU model name and its bf16 / AMX flags, from /proc/cpuinfo (Linux), for the record."
+    try: info = Path('/proc/cpuinfo').read_text()
+    except OSError: return 'unknown CPU'
+    name = next((l.split(':', 1)[1].strip() for l in info.splitlines() if l.startswith('model name')), 'unknown CPU')
+    flags = next((l.split(':', 1)[1].split() for l in info.splitlines() if l.startswith('flags')), [])
+    return name + ' (' + (', '.join(f for f in ('avx512_bf16', 'amx_bf16', 'amx_tile') if f in flags) or 'no bf16 units') + ')'
 
 # ---------------------------------------------------------------- per-image seconds and mIoU
 def per_image(items, profile, cap, ref):
@@ -236,7 +387,11 @@ def main():
     ap.add_argument('--threads', type=int, default=1, help='threads for the sweep')
     ap.add_argument('--out', help='also write tables/speed_cpu.json and figures/speed_cpu.png under this folder (e.g. results)')
     ap.add_argument('--loop-only', action='store_true', help='skip the per-image runs: loop variants and phases only')
+    ap.add_argument('--compare', action='store_true', help="only the side-by-side rows: the authors' loop restated and ours")
+    ap.add_argument('--iters-compare', type=int, default=3, help='timed iterations per full-resolution row of --compare (cpu profile: 10x)')
     a = ap.parse_args()
+    if a.compare:
+        compare(a); return
     test = Path(a.root) / 'BSDS500' / 'images' / 'test'
     if not test.is_dir(): sys.exit(f'BSDS500 test images not found under {a.root} (pass --root or set DYNAGUIDE_DATA)')
     import torch
@@ -258,7 +413,7 @@ def main():
               f"Fine {red['fine']:.3f} Coarse {red['coarse']:.3f} Mean {red['mean']:.3f}")
     from dynaguide.segment import prepare
     from dynaguide.segment import make_config
-    cfg = make_config('dynaguide', 'cpu', threads=1)
+    cfg = make_config('dynaguide', 'cpu', threads=1, precision='fp32')   # the fp32 loop's variants (--compare has the precisions)
     preps = [prepare(p, None, cfg, torch.device('cpu')) for _, p, _ in items]
     variants = loop_timings(preps, cfg, a.iters, ref1, ref2, a.compile, a.repeat)
     phases = phase_timings(preps[0], cfg, a.iters, a.repeat)

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence, Union
 
+os.environ.setdefault('THP_MEM_ALLOC_ENABLE', '1')   # large CPU tensors on transparent huge pages; see "Memory pages" below
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
