@@ -150,7 +150,7 @@ class OurLoop:
         from dynaguide.segment import step_loss
         self.opt.zero_grad(set_to_none=True)
         with self.autocast(): R = self.model(self.x)
-        loss, rec = step_loss(R.float().contiguous(), self.guide, self.cfg, None, self.n_guide)
+        loss, rec = step_loss(R.float(), self.guide, self.cfg, None, self.n_guide)
         loss.backward(); self.opt.step()
         return rec
 

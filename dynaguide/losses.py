@@ -32,33 +32,38 @@ def neighbour_diffs(R: torch.Tensor, diagonals: bool = False) -> list[torch.Tens
     return [a - b for a, b in neighbour_pairs(R, diagonals)]
 
 # %% ../nbs/05_losses.ipynb #fd93cf1b
+def _flat(t: torch.Tensor) -> torch.Tensor:
+    "A dense (B, C, H, W) tensor as one vector in memory order (a view for NCHW and channels_last layouts)."
+    if not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last): return t.permute(0, 2, 3, 1).reshape(-1)
+    return t.reshape(-1)
+
 class _Continuity(torch.autograd.Function):
     "Sum over directions of the mean L1 / Huber penalty of neighbour differences, with the gradient computed directly."
     @staticmethod
     def forward(ctx, R: torch.Tensor, kind: str, diagonals: bool, delta: float) -> torch.Tensor:
-        R = R.contiguous()
         total, grads = R.new_zeros(()), []
         for a, b in neighbour_pairs(R, diagonals):
-            d = (a - b).flatten()
+            d = a - b                                  # dense, in R's layout (NCHW or channels_last)
             n = d.numel()
             if kind == 'l1':
                 total = total + d.abs().sum() / n
                 grads.append(d.sign_().div_(n))
             else:
                 c = d.clamp(-delta, delta)
-                total = total + (torch.dot(d, c) - 0.5 * torch.dot(c, c)) / n
+                fd, fc = _flat(d), _flat(c)
+                total = total + (torch.dot(fd, fc) - 0.5 * torch.dot(fc, fc)) / n
                 grads.append(c.div_(n))
         ctx.save_for_backward(*grads)
-        ctx.shape, ctx.diagonals = R.shape, diagonals
+        ctx.diagonals = diagonals
+        cl = R.is_contiguous(memory_format=torch.channels_last) and not R.is_contiguous()
+        ctx.like = dict(size=R.shape, dtype=R.dtype, device=R.device, memory_format=torch.channels_last if cl else torch.contiguous_format)
         return total
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g: torch.Tensor):
-        grads = ctx.saved_tensors
-        out = grads[0].new_zeros(ctx.shape)
-        for (a, b), c in zip(neighbour_pairs(out, ctx.diagonals), grads):
-            c = c.view(a.shape)
+        out = torch.empty(**ctx.like).zero_()   # the gradient in R's layout
+        for (a, b), c in zip(neighbour_pairs(out, ctx.diagonals), ctx.saved_tensors):
             a.addcmul_(c, g); b.addcmul_(c, g, value=-1)
         return out, None, None, None
 

@@ -204,7 +204,7 @@ def optimise(x: torch.Tensor, guide: torch.Tensor | None, cfg: SegmentConfig, op
     for i in it:
         opt.zero_grad(set_to_none=True)
         with autocast(): R = model(x)
-        R = R.float().contiguous()    # the loss, argmax and alignment in float32
+        R = R.float()    # the loss, argmax and alignment in float32 (channels_last stays: the argmax over channels is then contiguous)
         loss, terms = step_loss(R, guide, cfg, opt_nc, n_guide)
         if scaler is None: loss.backward(); opt.step()
         else: scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
