@@ -165,7 +165,8 @@ def time_steps(loop, iters):
     ev = prof.key_averages()
     tot = sum(e.self_cpu_time_total for e in ev)
     conv = sum(e.self_cpu_time_total for e in ev if 'conv' in e.key and e.key.startswith('aten::'))
-    return s, conv / tot if tot else float('nan')
+    top = sorted((e for e in ev if e.key.startswith('aten::')), key=lambda e: -e.self_cpu_time_total)[:6]
+    return s, conv / tot if tot else float('nan'), ', '.join(f'{e.key[6:]} {e.self_cpu_time_total / tot:.0%}' for e in top)
 
 def compare(a):
     "The side-by-side rows (see the module docstring)."
@@ -186,16 +187,16 @@ def compare(a):
     guide_paper = paper.guide
     rows = []
     def add(name, loop, xs, p, n_conv, dtype, iters):
-        s, conv_share = time_steps(loop, iters)
+        s, conv_share, top = time_steps(loop, iters)
         h, w = xs.shape[-2:]
         flop = 3 * conv_flops(DynaCNN(p, n_conv), h, w)
         gf = flop / s / 1e9
         rows.append(dict(row=name, size=f'{w}x{h}', p=p, n_conv=n_conv, dtype=dtype, s_per_iter=s, conv_share=conv_share,
                          gflops_iter=gf, gflops_conv=gf / conv_share, of_conv_peak=gf / pk[f'conv_{dtype}'],
-                         conv_of_conv_peak=gf / conv_share / pk[f'conv_{dtype}'], of_matmul_peak=gf / pk[f'matmul_{dtype}']))
+                         conv_of_conv_peak=gf / conv_share / pk[f'conv_{dtype}'], of_matmul_peak=gf / pk[f'matmul_{dtype}'], top_ops=top))
         r = rows[-1]
         print(f"  {name:55s} {s:8.3f} s/it  conv {conv_share:4.0%} of it  {gf:6.1f} GFLOP/s = {r['of_conv_peak']:4.0%} of the {dtype} conv peak "
-              f"(convolutions alone {r['conv_of_conv_peak']:4.0%}), {r['of_matmul_peak']:4.0%} of {dtype} matmul", flush=True)
+              f"(convolutions alone {r['conv_of_conv_peak']:4.0%}), {r['of_matmul_peak']:4.0%} of {dtype} matmul\n      top ops: {top}", flush=True)
     add("authors' loop restated (n_conv 3, p 100, full res, fp32)", AuthorsLoop(paper.xs, guide_paper), paper.xs, 100, 3, 'fp32', a.iters_compare)
     add('ours before the precision work, restated (n_conv 2, fp32, plain terms)', AuthorsLoop(paper.xs, guide_paper, n_conv=2, align='hungarian'),
         paper.xs, 100, 2, 'fp32', a.iters_compare)
