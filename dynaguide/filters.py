@@ -18,8 +18,8 @@ from torch import nn
 from .core import ImageLike, load_image
 
 # %% auto #0
-__all__ = ['ArrayLike', 'box_mean', 'gray_guide', 'guided_filter', 'fast_guided_upsample', 'GuidedFilter', 'BilateralGrid',
-           'bilateral_solve']
+__all__ = ['ArrayLike', 'box_mean', 'gray_guide', 'guided_filter', 'upsample_rows', 'fast_guided_upsample', 'GuidedFilter',
+           'BilateralGrid', 'bilateral_solve']
 
 # %% ../nbs/05a_filters.ipynb #bb7b6ea8
 def _window_counts(n: int, radius: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -145,13 +145,27 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, radius: int = 9, eps: 
     return (q + mp).to(out_dt)
 
 # %% ../nbs/05a_filters.ipynb #9dc878ad
+def upsample_rows(t: torch.Tensor, size: tuple[int, int], rows: tuple[int, int] | None = None) -> torch.Tensor:
+    "Rows [r0, r1) of `F.interpolate(t, size, mode='bilinear', align_corners=False)` for `t` (B, C, h, w): (B, C, r1 - r0, W)."
+    H, W = size
+    r0, r1 = rows or (0, H)
+    if not 0 <= r0 < r1 <= H: raise ValueError(f'rows {rows} outside 0..{H}')
+    if rows is None or (r0, r1) == (0, H): return F.interpolate(t, size=size, mode='bilinear', align_corners=False)
+    dt = t.dtype if t.dtype.is_floating_point else torch.float32
+    ys = (2 * torch.arange(r0, r1, device=t.device, dtype=torch.float64) + 1) / H - 1   # normalised centres, as interpolate
+    xs = (2 * torch.arange(W, device=t.device, dtype=torch.float64) + 1) / W - 1
+    grid = torch.stack(torch.meshgrid(ys, xs, indexing='ij')[::-1], -1).to(dt)[None].expand(t.shape[0], -1, -1, -1)
+    return F.grid_sample(t.to(dt), grid, mode='bilinear', padding_mode='border', align_corners=False)
+
+# %% ../nbs/05a_filters.ipynb #1de79eef
 def fast_guided_upsample(guide_hr: torch.Tensor, src_lr: torch.Tensor, radius: int = 9, eps: float = 1e-3,
-                         lr_radius: int | None = None) -> torch.Tensor:
-    "Upsample `src_lr` (B, C, h, w) to the size of `guide_hr` (B, 1 or 3, H, W) with He's fast guided filter; radius in full-resolution pixels."
+                         lr_radius: int | None = None, rows: tuple[int, int] | None = None) -> torch.Tensor:
+    "Upsample `src_lr` (B, C, h, w) to the size of `guide_hr` (B, 1 or 3, H, W) with He's fast guided filter; radius in full-resolution pixels; only output `rows` [r0, r1) if given."
     dt = _check_pair(guide_hr, src_lr, radius, eps, same_size=False)
     out_dt = torch.promote_types(guide_hr.dtype, src_lr.dtype)
     (H, W), (h, w) = guide_hr.shape[-2:], src_lr.shape[-2:]
     if h > H or w > W: raise ValueError(f'src_lr {(h, w)} is larger than guide_hr {(H, W)}')
+    r0, r1 = rows or (0, H)
     g = guide_hr.to(dt)
     g_lr = g if (h, w) == (H, W) else F.interpolate(g, size=(h, w), mode='bilinear', antialias=True, align_corners=False)
     if lr_radius is None: lr_radius = radius if (h, w) == (H, W) else max(1, round(radius * math.sqrt(h * w / (H * W))))
@@ -160,12 +174,13 @@ def fast_guided_upsample(guide_hr: torch.Tensor, src_lr: torch.Tensor, radius: i
     p, mp = _centre(src_lr.to(dt))
     lr_radius = int(lr_radius)
     mI, inv = _guide_stats(I_lr, lr_radius, eps)
-    I_hr = g - shift
-    up = lambda t: F.interpolate(t, size=(H, W), mode='bilinear', align_corners=False)
+    I_hr = g[..., r0:r1, :] - shift
+    up = lambda t: upsample_rows(t, (H, W), rows)
     q = []
     for pc in p.split(_CHUNK, 1):
         ma, mb = _chunk_coeffs(I_lr, mI, inv, pc, lr_radius)
         if (h, w) != (H, W): ma, mb = (up(ma) if ma.ndim == 4 else up(ma.flatten(1, 2)).unflatten(1, (3, -1))), up(mb)
+        else: ma, mb = ma[..., r0:r1, :], mb[..., r0:r1, :]
         q.append(_apply_coeffs(I_hr, ma, mb))
     return (torch.cat(q, 1) + mp).to(out_dt)
 

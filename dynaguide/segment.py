@@ -15,12 +15,13 @@ from .core import ImageLike, load_image, get_device, seed_everything
 from .guidance import Guidance, compute_guidance, relabel_consecutive
 from .model import DynaCNN
 from .losses import continuity_loss, continuity_weight, guide_target, silhouette_nclusters
-from .filters import gray_guide, guided_filter, fast_guided_upsample
+from .filters import gray_guide, guided_filter, fast_guided_upsample, upsample_rows
 
 # %% auto #0
-__all__ = ['PRESETS', 'PROFILES', 'PRECISIONS', 'DTYPES', 'SegmentConfig', 'make_config', 'SegmentResult', 'n_labels',
-           'step_loss', 'stop_reason', 'torch_threads', 'cpu_bf16_speedup', 'resolve_precision', 'precision_setup',
-           'optimise', 'full_resolution_response', 'Prepared', 'prepare', 'finish', 'segment']
+__all__ = ['PRESETS', 'PROFILES', 'PRECISIONS', 'DTYPES', 'FULL_RES_BYTES', 'SegmentConfig', 'make_config', 'SegmentResult',
+           'n_labels', 'step_loss', 'stop_reason', 'torch_threads', 'cpu_bf16_speedup', 'resolve_precision',
+           'precision_setup', 'optimise', 'full_resolution_response', 'full_resolution_labels', 'Prepared', 'prepare',
+           'finish', 'segment']
 
 # %% ../nbs/06_segment.ipynb #b99ffa31
 @dataclass
@@ -87,9 +88,9 @@ def make_config(preset: str = 'dynaguide', profile: str = 'paper', **overrides) 
 # %% ../nbs/06_segment.ipynb #4e480db6
 @dataclass
 class SegmentResult:
-    "Labels (H, W), soft response (p, H, W) as probabilities, the guidance used, a per-iteration trace and timings."
+    "Labels (H, W), soft response (p, H, W) as probabilities (None for an image finished in bands), the guidance used, a per-iteration trace and timings."
     labels: np.ndarray
-    response: torch.Tensor
+    response: torch.Tensor | None
     guidance: Guidance
     trace: list[dict]
     config: SegmentConfig
@@ -217,16 +218,37 @@ def optimise(x: torch.Tensor, guide: torch.Tensor | None, cfg: SegmentConfig, op
     return R.detach(), trace
 
 # %% ../nbs/06_segment.ipynb #39286b80
-def full_resolution_response(R: torch.Tensor, x: torch.Tensor, cfg: SegmentConfig) -> torch.Tensor:
-    "Probabilities (1, p, H, W) at the size of image `x` (1, 3, H, W) from a response `R` (1, p, h, w), upsampled and refined per `cfg`."
+def full_resolution_response(R: torch.Tensor, x: torch.Tensor, cfg: SegmentConfig, rows: tuple[int, int] | None = None) -> torch.Tensor:
+    "Probabilities (1, p, H, W) at the size of image `x` (1, 3, H, W) from a response `R` (1, p, h, w), upsampled and refined per `cfg`; only `rows` [r0, r1) if given."
+    H, W = x.shape[-2:]
+    r0, r1 = rows or (0, H)
+    if cfg.upsample not in ('bilinear', 'guided'): raise ValueError(f"upsample must be 'bilinear' or 'guided'; got {cfg.upsample!r}")
+    if cfg.refine not in ('none', 'guided'): raise ValueError(f"refine must be 'none' or 'guided'; got {cfg.refine!r}")
+    halo = 2 * cfg.gf_radius if cfg.refine == 'guided' else 0   # two box filters of radius r: rows beyond the band that matter
+    a0, a1 = max(0, r0 - halo), min(H, r1 + halo)
     prob = R.softmax(1)
-    if prob.shape[-2:] != x.shape[-2:]:
-        if cfg.upsample == 'guided': prob = fast_guided_upsample(gray_guide(x), prob, cfg.gf_radius, cfg.gf_eps)
-        elif cfg.upsample == 'bilinear': prob = F.interpolate(prob, size=x.shape[-2:], mode='bilinear', align_corners=False)
-        else: raise ValueError(f"upsample must be 'bilinear' or 'guided'; got {cfg.upsample!r}")
-    if cfg.refine == 'guided': prob = guided_filter(gray_guide(x), prob, cfg.gf_radius, cfg.gf_eps)
-    elif cfg.refine != 'none': raise ValueError(f"refine must be 'none' or 'guided'; got {cfg.refine!r}")
-    return prob
+    if prob.shape[-2:] == (H, W): prob = prob[..., a0:a1, :]
+    elif cfg.upsample == 'guided': prob = fast_guided_upsample(gray_guide(x), prob, cfg.gf_radius, cfg.gf_eps, rows=(a0, a1))
+    else: prob = upsample_rows(prob, (H, W), (a0, a1))
+    if cfg.refine == 'guided': prob = guided_filter(gray_guide(x[..., a0:a1, :]), prob, cfg.gf_radius, cfg.gf_eps)
+    return prob[..., r0 - a0:r1 - a0, :]
+
+FULL_RES_BYTES = 2**30   # a full-size response larger than this is finished in bands of rows (labels only)
+
+def full_resolution_labels(R: torch.Tensor, x: torch.Tensor, cfg: SegmentConfig, max_bytes: int | None = None
+                           ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    "Labels (H, W) of image `x` (1, 3, H, W) and its probabilities (1, p, H, W), or None when they would exceed `max_bytes` (default `FULL_RES_BYTES`) and the labels were computed in bands."
+    H, W = x.shape[-2:]
+    k = 1 + (3 if cfg.upsample == 'guided' and R.shape[-2:] != (H, W) else 0) + (4 if cfg.refine == 'guided' else 0)
+    band = int((FULL_RES_BYTES if max_bytes is None else max_bytes) // (k * R.shape[1] * W * 4))   # rows of one band
+    if band >= H:
+        prob = full_resolution_response(R, x, cfg)
+        return prob[0].argmax(0), prob
+    labels = torch.empty(H, W, dtype=torch.long, device=x.device)
+    for r0 in range(0, H, max(band, 1)):
+        r1 = min(H, r0 + max(band, 1))
+        labels[r0:r1] = full_resolution_response(R, x, cfg, (r0, r1))[0].argmax(0)
+    return labels, None
 
 # %% ../nbs/06_segment.ipynb #e09553a5
 @dataclass
@@ -271,10 +293,10 @@ def prepare(image: ImageLike, guidance: str | np.ndarray | Guidance | None, cfg:
 def finish(R: torch.Tensor, pr: Prepared, trace: list[dict], loop_seconds: float) -> SegmentResult:
     "The `SegmentResult` of prepared image `pr` from its last response `R` (1, p, h, w) after `loop_seconds` of optimisation."
     t = time.perf_counter()
-    prob = full_resolution_response(R, pr.x, pr.cfg)[0].cpu()
-    labels = relabel_consecutive(prob.argmax(0).numpy())
+    lab, prob = full_resolution_labels(R, pr.x, pr.cfg)
+    labels = relabel_consecutive(lab.cpu().numpy())
     if pr.opt_nc is not None and trace: trace[0]['opt_nc'] = pr.opt_nc
-    return SegmentResult(labels, prob, pr.guidance, trace, pr.cfg, pr.prep_seconds + loop_seconds + time.perf_counter() - t,
+    return SegmentResult(labels, None if prob is None else prob[0].cpu(), pr.guidance, trace, pr.cfg, pr.prep_seconds + loop_seconds + time.perf_counter() - t,
                          pr.guidance_seconds)
 
 # %% ../nbs/06_segment.ipynb #07abcab1
