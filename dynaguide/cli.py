@@ -4,23 +4,25 @@
 
 # %% ../nbs/12_cli.ipynb #71b6b8c7
 from __future__ import annotations
-import argparse, datetime, glob, hashlib, json, os, re, sys, time
-from contextlib import contextmanager
+import argparse, datetime, glob, hashlib, json, os, re, socket, sys, time
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 import numpy as np
 
 from .core import (ImageReadError, TMP_TAG, load_image, load_labels, save_labels, save_png, png_meta, write_text_atomic,
                             is_temp_file, label_overlay, versions, get_device)
-from .segment import PRESETS, PROFILES, PRECISIONS, SegmentConfig, make_config, segment, resolve_precision
+from .segment import PRESETS, PROFILES, PRECISIONS, FULL_RES_BYTES, SegmentConfig, make_config, segment, resolve_precision
 from .guidance import list_guidance
 from .losses import ALIGN_RULES, WEIGHT_RULES
 
 # %% auto #0
-__all__ = ['IMAGE_EXTS', 'CHOICES', 'RUN_RECORD', 'RUN_FORMAT', 'collect_inputs', 'safe_stem', 'stem_outputs', 'output_names',
-           'parse_settings', 'check_config', 'check_device', 'resolve_profile', 'memory_estimate', 'available_memory',
-           'check_memory', 'OutputConflict', 'settings_hash', 'file_sha1', 'our_meta', 'scan_output', 'plan_outputs',
-           'folder_lock', 'run_segment', 'cmd_segment', 'cmd_demo', 'cmd_guidance', 'build_parser', 'main']
+__all__ = ['IMAGE_EXTS', 'CHOICES', 'RUN_RECORD', 'RUN_FORMAT', 'DIST_TIMEOUT', 'RANK_FORMAT', 'collect_inputs', 'safe_stem',
+           'stem_outputs', 'output_names', 'parse_settings', 'check_config', 'check_device', 'resolve_profile',
+           'memory_estimate', 'available_memory', 'check_memory', 'OutputConflict', 'settings_hash', 'file_sha1',
+           'our_meta', 'scan_output', 'plan_outputs', 'folder_lock', 'dist_env', 'rank_share', 'rank_device',
+           'rank_record', 'rank_group', 'run_segment', 'cmd_segment', 'cmd_demo', 'cmd_guidance', 'build_parser',
+           'main']
 
 # %% ../nbs/12_cli.ipynb #488d6ef3
 IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.gif', '.ppm', '.pgm', '.jp2'}
@@ -148,7 +150,9 @@ def memory_estimate(height: int, width: int, cfg: SegmentConfig) -> dict:
     h, w = _opt_size(height, width, cfg.max_side)
     k = 1 if (h, w) == (height, width) or cfg.upsample == 'bilinear' else 3
     k += 3 if cfg.refine == 'guided' else 0
-    est = dict(optimise=16 * 4 * cfg.p * h * w, full_resolution=k * 4 * cfg.p * height * width, other=400 * height * width)
+    full = k * 4 * cfg.p * height * width
+    if full > FULL_RES_BYTES: full = FULL_RES_BYTES + 8 * height * width   # `segment` finishes such an image in bands: labels only
+    est = dict(optimise=16 * 4 * cfg.p * h * w, full_resolution=full, other=400 * height * width)
     return dict(est, total=sum(est.values()), opt_size=(h, w))
 
 def available_memory() -> int | None:
@@ -270,6 +274,67 @@ def folder_lock(out: Path):
     finally: os.close(fd)
 
 # %% ../nbs/12_cli.ipynb #a57cb3b9
+def dist_env() -> tuple[int, int]:
+    "This process's (rank, world size) from the launcher's `RANK` and `WORLD_SIZE`; (0, 1) without a launcher."
+    r, w = os.environ.get('RANK'), os.environ.get('WORLD_SIZE')
+    try: rank, world = int(r or 0), int(w or 1)
+    except ValueError: raise ValueError(f'RANK={r!r} and WORLD_SIZE={w!r} must be whole numbers') from None
+    if world > 1 and r is None: raise ValueError(f'WORLD_SIZE={world} without RANK: start the processes with torchrun')
+    if not 0 <= rank < world: raise ValueError(f'RANK={rank} is not in 0..{world - 1} (WORLD_SIZE={world})')
+    return rank, world
+
+def rank_share(items) -> tuple[list, tuple[int, int]]:
+    "This rank's share of `items` (items[rank::world_size]) and (rank, world_size), from the launcher's environment."
+    rank, world = dist_env()
+    return list(items)[rank::world], (rank, world)
+
+def rank_device(device: str | None = None) -> str | None:
+    "`device`; when none is given, under a launcher on a machine with CUDA, this rank's GPU `cuda:<LOCAL_RANK>`."
+    import torch
+    if device is None and os.environ.get('LOCAL_RANK') and torch.cuda.is_available(): return f'cuda:{int(os.environ["LOCAL_RANK"])}'
+    return device
+
+# %% ../nbs/12_cli.ipynb #98a48377
+DIST_TIMEOUT = datetime.timedelta(days=30)
+RANK_FORMAT = 'dynaguide-segment-rank'
+
+def rank_record(rank: int) -> str:
+    "The file name of rank `rank`'s record in the output folder."
+    return f'run.rank{rank}.json'
+
+@contextmanager
+def rank_group():
+    "A gloo process group over the launcher's ranks for the block: the default group (started here, ended after) unless the caller has one."
+    import torch.distributed as dist
+    own = not dist.is_initialized()
+    if own:
+        if not os.environ.get('MASTER_ADDR'):
+            raise ValueError('WORLD_SIZE > 1 without MASTER_ADDR / MASTER_PORT: start the processes with torchrun')
+        dist.init_process_group('gloo', timeout=DIST_TIMEOUT)
+    g = None if own else dist.new_group(backend='gloo', timeout=DIST_TIMEOUT)   # beside the caller's (e.g. nccl) group
+    try: yield g
+    finally:
+        if own: dist.destroy_process_group()
+
+def _bcast(obj, g):
+    "Rank 0's `obj` on every rank."
+    import torch.distributed as dist
+    box = [obj]; dist.broadcast_object_list(box, src=0, group=g)
+    return box[0]
+
+def _gather(obj, g, rank: int, world: int) -> list | None:
+    "Every rank's `obj`, in rank order, on rank 0; None elsewhere."
+    import torch.distributed as dist
+    got = [None] * world if rank == 0 else None
+    dist.gather_object(obj, got, dst=0, group=g)
+    return got
+
+def _barrier(g):
+    "Wait until every rank is here."
+    import torch.distributed as dist
+    dist.barrier(group=g)
+
+# %% ../nbs/12_cli.ipynb #75d3d9a8
 def _now() -> str: return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
 
 def _reason(e: BaseException) -> str:
@@ -284,70 +349,152 @@ def _duration(s: float) -> str:
     "A duration in seconds as '45 s', '12 min' or '3.5 h'."
     return f'{s:.0f} s' if s < 90 else f'{s / 60:.0f} min' if s < 5400 else f'{s / 3600:.1f} h'
 
+def _settings(cfg: SegmentConfig, dev: str) -> dict:
+    "The settings a run records and hashes: the resolved config and the device type."
+    import torch
+    return dict(config=asdict(cfg), device=torch.device(dev).type)
+
+def _settle(run: dict, cfg: SegmentConfig, progress: bool, who: str = ''):
+    "Fix the resolved `cfg` in `run` (its settings, their hash, the loop's overrides) and say the profile, precision, threads and device."
+    run['overrides'].update(threads=cfg.threads, precision=cfg.precision)
+    if progress:
+        dev, asked = run['dev'], run['asked']
+        why = f' (asked {asked!r}: {"a CUDA device" if dev.startswith("cuda") else "no CUDA device"})' if asked == 'auto' else ''
+        print(f'{who}profile {run["profile"]}{why}; precision {cfg.precision}; {cfg.threads} CPU thread(s); device {dev}', file=sys.stderr)
+    run.update(cfg=cfg, settings=_settings(cfg, run['dev']))
+    run['h'] = settings_hash(run['settings'])
+
+def _run_json(run: dict, status: str, started: str, jobs: list, recs: dict, failures: list, skipped: list, **extra) -> str:
+    "The text of run.json: the settings, every map in the folder with its record (this run's inputs first), failures and skipped inputs."
+    order = [j['stem'] for j in jobs]
+    imgs = [recs[s] for s in dict.fromkeys(order + sorted(recs)) if s in recs]
+    return json.dumps(dict(
+        format=RUN_FORMAT, status=status, started=started, updated=_now(), settings_hash=run['h'], preset=run['preset'], profile=run['profile'],
+        profile_asked=run['asked'], config=run['settings']['config'], device=run['dev'], threads=run['cfg'].threads, versions=versions(),
+        n_inputs=len(jobs), images=imgs, failed=[dict(path=p, reason=m) for p, m in failures],
+        skipped=[dict(path=p, reason=m) for p, m in skipped], **extra), indent=1)
+
+def _segment_jobs(jobs: list, out: Path, run: dict, recs: dict, failures: list, flush, progress: bool, desc: str = 'segment') -> list[dict]:
+    "Segment each job into `out` (done ones recorded, a missing overlay drawn), adding to `recs` / `failures` and calling `flush('running')` after each; the records."
+    from tqdm.auto import tqdm
+    h, settings, cfg, overlay, limit = run['h'], run['settings'], run['cfg'], run['overlay'], run['limit']
+    done, new_secs = [], []
+    bar = tqdm(jobs, desc=desc, unit='img', disable=not progress)
+    for j in bar:
+        f, stem = j['input'], j['stem']
+        lab_p, ov_p = (out / n for n in stem_outputs(stem))
+        try:
+            meta = dict(input=j['key'], stem=stem, settings_hash=h)
+            if j['done']:
+                if overlay and png_meta(ov_p) is None:    # done without its overlay: draw it from the saved map
+                    save_png(ov_p, label_overlay(load_image(f), load_labels(lab_p)), dict(meta, kind='overlay'))
+                recs[stem] = dict(j['meta']['record'], resumed=True, overlay=ov_p.name if our_meta(ov_p) else None)
+                done.append(recs[stem]); continue
+            sha = file_sha1(f)
+            img = load_image(f)
+            check_memory(*img.shape[:2], cfg, limit)
+            r = segment(img, preset=run['preset'], profile=run['profile'], device=run['dev'], progress=progress, **run['overrides'])
+            rec = dict(input=str(f), labels=lab_p.name, overlay=ov_p.name if overlay else None, height=img.shape[0],
+                       width=img.shape[1], n_segments=int(r.labels.max()) + 1, n_guidance=r.guidance.n_segments,
+                       n_iter=r.n_iter, stop=r.stop_reason, seconds=round(r.seconds, 3),
+                       guidance_seconds=round(r.guidance_seconds, 3), threads=cfg.threads, finished=_now())
+            if overlay: save_png(ov_p, label_overlay(img, r.labels), dict(meta, kind='overlay'))
+            save_labels(lab_p, r.labels, dict(meta, kind='labels', input_sha1=sha, settings=settings, record=rec))
+            recs[stem] = rec; done.append(rec)
+            new_secs.append(rec['seconds'] + rec['guidance_seconds'])
+            left = sum(not k['done'] for k in jobs[bar.n + 1:])   # images still to compute after this one
+            if left: bar.set_postfix_str(f'~{_duration(np.mean(new_secs) * left)} left for {left} image(s)')
+        except Exception as e: failures.append((str(f), _reason(e)))
+        flush('running')
+    return done
+
 def run_segment(files: list[Path], out: Path, preset: str = 'dynaguide', overrides: dict | None = None, overlay: bool = True,
                 device: str | None = None, progress: bool = True, failed: list | None = None, profile: str = 'auto',
                 max_memory: float | None = None) -> tuple[list[dict], list[tuple[str, str]]]:
     "Segment `files` into `out` (16-bit PNG label ids with provenance, overlays, run.json), resuming images done with the same settings; return records and failures."
     import torch
-    from tqdm.auto import tqdm
     out, overrides = Path(out), dict(overrides or {})
-    dev = check_device(device)
+    rank, world = dist_env()
+    dev = check_device(rank_device(device))
     asked, profile = profile, resolve_profile(profile, dev)
     cfg = check_config(make_config(preset, profile, **overrides))        # every check before the first image
     cfg = replace(cfg, threads=cfg.threads or torch.get_num_threads())   # the thread count actually used
-    cfg = replace(cfg, precision=resolve_precision(cfg.precision, dev, cfg.p, cfg.threads))   # the dtype actually used
-    overrides.update(threads=cfg.threads, precision=cfg.precision)
-    if progress:
-        why = f' (asked {asked!r}: {"a CUDA device" if dev.startswith("cuda") else "no CUDA device"})' if asked in (None, 'auto') else ''
-        print(f'profile {profile}{why}; precision {cfg.precision}; {cfg.threads} CPU thread(s); device {dev}', file=sys.stderr)
-    settings = dict(config=asdict(cfg), device=torch.device(dev).type)
-    h = settings_hash(settings)
+    run = dict(preset=preset, profile=profile, asked=asked or 'auto', dev=dev, overrides=overrides, overlay=overlay,
+               limit=None if max_memory is None else int(max_memory * 2**30))
+    if world > 1: return _run_ranks(files, out, cfg, run, failed, progress, rank, world)
+    _settle(run, replace(cfg, precision=resolve_precision(cfg.precision, dev, cfg.p, cfg.threads)), progress)   # the dtype actually used
     if out.exists() and not out.is_dir(): raise OutputConflict(f'--out {out} exists and is not a folder')
     out.mkdir(parents=True, exist_ok=True)
-    limit = None if max_memory is None else int(max_memory * 2**30)
     with folder_lock(out):
-        jobs, skipped, ours = plan_outputs(files, out, settings)
+        jobs, skipped, ours = plan_outputs(files, out, run['settings'])
         recs = {m['stem']: m['record'] for m in ours.values() if m['kind'] == 'labels'}
-        failures, started, order = list(failed or []), _now(), [j['stem'] for j in jobs]
-        def flush(status: str):
-            imgs = [recs[s] for s in dict.fromkeys(order + sorted(recs)) if s in recs]
-            write_text_atomic(out / RUN_RECORD, json.dumps(dict(
-                format=RUN_FORMAT, status=status, started=started, updated=_now(), settings_hash=h, preset=preset, profile=profile, profile_asked=asked or 'auto',
-                config=settings['config'], device=dev, threads=cfg.threads, versions=versions(), n_inputs=len(jobs), images=imgs,
-                failed=[dict(path=p, reason=m) for p, m in failures], skipped=[dict(path=p, reason=m) for p, m in skipped]), indent=1))
+        failures, started = list(failed or []), _now()
+        def flush(status: str): write_text_atomic(out / RUN_RECORD, _run_json(run, status, started, jobs, recs, failures, skipped))
         flush('running')
-        done, new_secs = [], []
-        bar = tqdm(jobs, desc='segment', unit='img', disable=not progress)
-        try:
-            for j in bar:
-                f, stem = j['input'], j['stem']
-                lab_p, ov_p = (out / n for n in stem_outputs(stem))
-                try:
-                    meta = dict(input=j['key'], stem=stem, settings_hash=h)
-                    if j['done']:
-                        if overlay and png_meta(ov_p) is None:    # done without its overlay: draw it from the saved map
-                            save_png(ov_p, label_overlay(load_image(f), load_labels(lab_p)), dict(meta, kind='overlay'))
-                        recs[stem] = dict(j['meta']['record'], resumed=True, overlay=ov_p.name if our_meta(ov_p) else None)
-                        done.append(recs[stem]); continue
-                    sha = file_sha1(f)
-                    img = load_image(f)
-                    check_memory(*img.shape[:2], cfg, limit)
-                    r = segment(img, preset=preset, profile=profile, device=dev, progress=progress, **overrides)
-                    rec = dict(input=str(f), labels=lab_p.name, overlay=ov_p.name if overlay else None, height=img.shape[0],
-                               width=img.shape[1], n_segments=int(r.labels.max()) + 1, n_guidance=r.guidance.n_segments,
-                               n_iter=r.n_iter, stop=r.stop_reason, seconds=round(r.seconds, 3),
-                               guidance_seconds=round(r.guidance_seconds, 3), threads=cfg.threads, finished=_now())
-                    if overlay: save_png(ov_p, label_overlay(img, r.labels), dict(meta, kind='overlay'))
-                    save_labels(lab_p, r.labels, dict(meta, kind='labels', input_sha1=sha, settings=settings, record=rec))
-                    recs[stem] = rec; done.append(rec)
-                    new_secs.append(rec['seconds'] + rec['guidance_seconds'])
-                    left = sum(not k['done'] for k in jobs[bar.n + 1:])   # images still to compute after this one
-                    if left: bar.set_postfix_str(f'~{_duration(np.mean(new_secs) * left)} left for {left} image(s)')
-                except Exception as e: failures.append((str(f), _reason(e)))
-                flush('running')
+        try: done = _segment_jobs(jobs, out, run, recs, failures, flush, progress)
         except KeyboardInterrupt:
             flush('interrupted'); raise
         flush('complete' if not failures else 'complete with failures')
+    return done, failures
+
+_SETUP_ERRORS = (ValueError, TypeError, KeyError, OSError)
+
+def _plan_ranks(files: list[Path], out: Path, cfg: SegmentConfig, run: dict, stack: ExitStack) -> dict:
+    "Rank 0's part before any rank writes: the resolved config, the folder locked (until `stack` closes) and planned for all ranks."
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, run['dev'], cfg.p, cfg.threads))
+    if out.exists() and not out.is_dir(): raise OutputConflict(f'--out {out} exists and is not a folder')
+    out.mkdir(parents=True, exist_ok=True)
+    stack.enter_context(folder_lock(out))
+    jobs, skipped, ours = plan_outputs(files, out, _settings(cfg, run['dev']))
+    for p in out.glob('run.rank*.json'):             # an earlier run's rank records: this run's ranks write their own
+        try: old = json.loads(p.read_text()) if p.is_file() and not p.is_symlink() else None
+        except (OSError, ValueError, UnicodeDecodeError): old = None
+        if isinstance(old, dict) and old.get('format') == RANK_FORMAT: p.unlink()
+    recs = {m['stem']: m['record'] for m in ours.values() if m['kind'] == 'labels'}
+    return dict(cfg=cfg, jobs=jobs, skipped=skipped, recs=recs, started=_now())
+
+def _run_ranks(files: list[Path], out: Path, cfg: SegmentConfig, run: dict, failed: list | None, progress: bool,
+               rank: int, world: int) -> tuple[list[dict], list[tuple[str, str]]]:
+    "`run_segment` as rank `rank` of `world`: rank 0 plans for all, each rank segments its share into its own record, rank 0 writes run.json."
+    import torch
+    if run['dev'].startswith('cuda:'): torch.cuda.set_device(torch.device(run['dev']))
+    with ExitStack() as stack:
+        g = stack.enter_context(rank_group())
+        plan = err = None
+        if rank == 0:
+            try: plan = _plan_ranks(files, out, cfg, run, stack)
+            except Exception as e:                   # every rank stops, with rank 0's reason
+                setup = isinstance(e, _SETUP_ERRORS)
+                why = e.args[0] if isinstance(e, KeyError) and e.args else str(e) if setup else f'{type(e).__name__}: {e}'
+                err, plan = e, ('error', setup, why)
+        plan = _bcast(plan, g)
+        if err is not None: raise err
+        if isinstance(plan, tuple): raise (ValueError if plan[1] else RuntimeError)(f'rank 0: {plan[2]}')
+        _settle(run, plan['cfg'], progress, f'rank {rank} of {world}: ')
+        jobs = plan['jobs']
+        share = lambda done: rank_share([i for i, j in enumerate(jobs) if j['done'] == done])[0]
+        mine = [jobs[i] for i in sorted(share(False) + share(True))]   # the images to compute dealt out first, then those done
+        recs, fails, started = {}, [], _now()
+        me = dict(rank=rank, world_size=world, host=socket.gethostname(), pid=os.getpid(), device=run['dev'], record=rank_record(rank))
+        def flush(status: str):
+            write_text_atomic(out / rank_record(rank), json.dumps(dict(
+                format=RANK_FORMAT, **me, status=status, started=started, updated=_now(), settings_hash=run['h'], n_inputs=len(mine),
+                images=[recs[j['stem']] for j in mine if j['stem'] in recs], failed=[dict(path=p, reason=m) for p, m in fails]), indent=1))
+        flush('running')
+        try: done = _segment_jobs(mine, out, run, recs, fails, flush, progress, f'rank {rank}')
+        except KeyboardInterrupt:
+            flush('interrupted'); raise
+        flush('complete' if not fails else 'complete with failures')
+        parts, failures = _gather((recs, fails, dict(me, n_images=len(done), n_failed=len(fails))), g, rank, world), fails
+        if rank == 0:
+            new = {s: r for rc, _, _ in parts for s, r in rc.items()}
+            at = {str(j['input']): i for i, j in enumerate(jobs)}
+            failures = list(failed or []) + sorted((f for _, fl, _ in parts for f in fl), key=lambda f: at.get(f[0], len(at)))
+            write_text_atomic(out / RUN_RECORD, _run_json(run, 'complete' if not failures else 'complete with failures', plan['started'],
+                                                          jobs, {**plan['recs'], **new}, failures, plan['skipped'], world_size=world,
+                                                          ranks=[info for _, _, info in parts]))
+            done = [new[j['stem']] for j in jobs if j['stem'] in new]
+        _barrier(g)                                  # every rank runs until run.json is written
     return done, failures
 
 # %% ../nbs/12_cli.ipynb #12c7880b

@@ -314,3 +314,16 @@ def test_sigterm_records_an_interrupted_run(tmp_path):
     rec = run_json(out)
     assert rec['status'] == 'interrupted' and not list(out.glob(f'.*{TMP_TAG}'))
     assert {i['labels'] for i in rec['images']} == set(label_maps(out)) and len(rec['images']) >= 1
+
+
+def test_large_image_is_finished_in_bands_with_the_same_labels(tmp_path, monkeypatch):
+    "Above `FULL_RES_BYTES` the full-size step runs in bands of rows: the label map is the one of the whole computation."
+    import importlib
+    S = importlib.import_module('dynaguide.segment')   # the module (the package exports a function of that name)
+    photo(tmp_path / 'in' / 'big.png', 300, 400, seed=3)
+    args = ('--max-iter', '3', '--set', 'threads=1', '--quiet', '--profile', 'cpu', '--set', 'guidance=none')
+    assert segment(tmp_path / 'in', '--out', tmp_path / 'whole', *args)[0] == 0
+    monkeypatch.setattr(S, 'FULL_RES_BYTES', 64 * 400 * 4 * 4 * 7)   # bands of 7 rows with guided upsampling
+    assert segment(tmp_path / 'in', '--out', tmp_path / 'bands', *args)[0] == 0
+    whole, bands = (np.asarray(Image.open(tmp_path / d / 'big.png')) for d in ('whole', 'bands'))
+    assert whole.shape == (300, 400) and np.array_equal(whole, bands)
