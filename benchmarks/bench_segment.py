@@ -15,7 +15,7 @@ Everything runs with one torch thread except the explicit 2-thread row (on a 2-c
 `--out results` also writes the loop rows and phases to `results/tables/speed_cpu.json` and their figure to
 `results/figures/speed_cpu.png` (`dynaguide.figures.plot_speed`); `--loop-only` skips part 1.
 `--sweep` also runs the older settings sweep (max_side/p/patience variants, each in its own process for its peak memory).
-`--compare` runs only the side-by-side comparison, one row after another in this process on the same BSDS500 test image and thread
+`--compare` (with `--cpu-images N`: also the cpu profile per image, fp32 and auto) runs only the side-by-side comparison, one row after another in this process on the same BSDS500 test image and thread
 count (`--threads`): the authors' DynaGuide loop restated at its settings (n_conv 3, p 100, full resolution, float32: one conv
 network, per-direction Huber terms against zero targets, two cross-entropies, the reference release's alignment rule, every term
 read back each step), our `paper` profile in fp32 and with `precision='auto'`, and our `cpu` profile (auto). Each row prints
@@ -230,6 +230,40 @@ def cpu_name():
     flags = next((l.split(':', 1)[1].split() for l in info.splitlines() if l.startswith('flags')), [])
     return name + ' (' + (', '.join(f for f in ('avx512_bf16', 'amx_bf16', 'amx_tile') if f in flags) or 'no bf16 units') + ')'
 
+# ---------------------------------------------------------------- the cpu profile per image, fp32 against auto
+def cpu_images(a):
+    "The first `--cpu-images` BSDS500 test images under the BSD500 table's cpu settings (beta 60), Felzenszwalb guidance computed once per image, precision fp32 then auto, one thread: seconds per image and Mean mIoU."
+    import numpy as np, torch
+    from dynaguide.segment import segment, resolve_precision
+    from dynaguide.guidance import compute_guidance
+    from dynaguide.data import BSDS500
+    from dynaguide.metrics import score_bsds, reduce_bsds
+    torch.set_num_threads(1)
+    ds = BSDS500(a.root, 'test')
+    items = [ds[i] for i in range(min(a.cpu_images, len(ds)))]
+    guides = []
+    for it in items:
+        t = time.perf_counter(); g = compute_guidance(it.image_path, 'felzenszwalb'); guides.append((g, time.perf_counter() - t))
+    rows = []
+    for prec in ('fp32', 'auto'):
+        used = resolve_precision(prec, 'cpu', 64, 1)
+        res = [segment(it.image_path, guidance=g, profile='cpu', beta=60.0, threads=1, precision=prec) for it, (g, _) in zip(items, guides)]
+        loop = np.array([r.seconds for r in res]); gs = np.array([s for _, s in guides])
+        m = reduce_bsds([score_bsds(r.labels, it.segmentations, it.id) for r, it in zip(res, items)])
+        rows.append(dict(row=f'cpu profile, {prec} ({used})', precision=used, median_s=float(np.median(loop)),
+                         median_s_with_guidance=float(np.median(loop + gs)), median_iter=float(np.median([r.n_iter for r in res])),
+                         mean=m['mean'], all=m['all'], fine=m['fine'], coarse=m['coarse'], n_images=len(items)))
+        r = rows[-1]
+        print(f"  {r['row']:28s} median {r['median_s']:.2f} s per image ({r['median_s_with_guidance']:.2f} s with its Felzenszwalb guidance), "
+              f"median {r['median_iter']:.0f} iterations, Mean mIoU {r['mean']:.3f}", flush=True)
+    print(f"  auto against fp32: x{rows[0]['median_s'] / rows[1]['median_s']:.2f} per image")
+    if a.out:
+        from dynaguide.core import save_table, versions
+        save_table(rows, Path(a.out) / 'tables' / 'speed_cpu_images', params=dict(n_images=len(items), threads=1, beta=60.0,
+                   guidance='felzenszwalb', cpu=cpu_name(), THP_MEM_ALLOC_ENABLE=os.environ.get('THP_MEM_ALLOC_ENABLE'), versions=versions()),
+                   title=f'cpu profile per BSDS500 test image (first {len(items)}), one thread, {cpu_name()}')
+    return rows
+
 # ---------------------------------------------------------------- per-image seconds and mIoU
 def per_image(items, profile, cap, ref):
     "Segment each (id, image path, ground truths) with `profile` (at most `cap` iterations if given); print seconds and mIoU."
@@ -390,9 +424,12 @@ def main():
     ap.add_argument('--loop-only', action='store_true', help='skip the per-image runs: loop variants and phases only')
     ap.add_argument('--compare', action='store_true', help="only the side-by-side rows: the authors' loop restated and ours")
     ap.add_argument('--iters-compare', type=int, default=3, help='timed iterations per full-resolution row of --compare (cpu profile: 10x)')
+    ap.add_argument('--cpu-images', type=int, default=0, help='with --compare: also the cpu profile on this many BSDS500 test images, fp32 and auto')
     a = ap.parse_args()
     if a.compare:
-        compare(a); return
+        compare(a)
+        if a.cpu_images: print(f'\n== cpu profile per image, first {a.cpu_images} BSDS500 test images, 1 thread'); cpu_images(a)
+        return
     test = Path(a.root) / 'BSDS500' / 'images' / 'test'
     if not test.is_dir(): sys.exit(f'BSDS500 test images not found under {a.root} (pass --root or set DYNAGUIDE_DATA)')
     import torch
