@@ -32,27 +32,20 @@ def neighbour_diffs(R: torch.Tensor, diagonals: bool = False) -> list[torch.Tens
     return [a - b for a, b in neighbour_pairs(R, diagonals)]
 
 # %% ../nbs/05_losses.ipynb #fd93cf1b
-def _flat(t: torch.Tensor) -> torch.Tensor:
-    "A dense (B, C, H, W) tensor as one vector in memory order (a view for NCHW and channels_last layouts)."
-    if not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last): return t.permute(0, 2, 3, 1).reshape(-1)
-    return t.reshape(-1)
-
 class _Continuity(torch.autograd.Function):
     "Sum over directions of the mean L1 / Huber penalty of neighbour differences, with the gradient computed directly."
     @staticmethod
     def forward(ctx, R: torch.Tensor, kind: str, diagonals: bool, delta: float) -> torch.Tensor:
-        total, grads = R.new_zeros(()), []
+        total, grads, zero = R.new_zeros(()), [], R.new_zeros(())
         for a, b in neighbour_pairs(R, diagonals):
             d = a - b                                  # dense, in R's layout (NCHW or channels_last)
             n = d.numel()
             if kind == 'l1':
-                total = total + d.abs().sum() / n
-                grads.append(d.sign_().div_(n))
-            else:
-                c = d.clamp(-delta, delta)
-                fd, fc = _flat(d), _flat(c)
-                total = total + (torch.dot(fd, fc) - 0.5 * torch.dot(fc, fc)) / n
-                grads.append(c.div_(n))
+                total = total + torch.linalg.vector_norm(d, 1) / n
+                grads.append(d.sign_().div_(n))        # the derivative, in place of d
+            else:                                      # the value against a broadcast zero (nothing materialised), then c in place
+                total = total + F.huber_loss(d, zero.expand_as(d), reduction='sum', delta=delta) / n
+                grads.append(d.clamp_(-delta, delta).div_(n))
         ctx.save_for_backward(*grads)
         ctx.diagonals = diagonals
         cl = R.is_contiguous(memory_format=torch.channels_last) and not R.is_contiguous()
