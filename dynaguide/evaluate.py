@@ -156,18 +156,20 @@ def _split_text(connectivity: int | None) -> str:
     return f'{connectivity}-connected components of the prediction (each piece of a label is a segment; DynaSeg\'s script does not split)'
 
 def evaluate_bsds500(pred_dir, root=None, split: str = 'test', out=None, connectivity: int | None = 8,
-                     relabel_regions: bool = False, **kw) -> dict:
+                     relabel_regions: bool = False, label0: str = 'segment', **kw) -> dict:
     "BSDS500 best-match mIoU (All / Fine / Coarse / Mean) with Covering, PRI and VoI for a folder of label maps."
     ds = D.BSDS500(root, split)
     def score(p, it):
         return M.score_bsds(_fit_labels(load_label_map(p), it.segmentations[0].shape, None, p, can_resize=False), it.segmentations, it.id,
-                            connectivity, relabel_regions)
+                            connectivity, relabel_regions, label0)
     def rows(o): return [{k: o[k] for k in ('all', 'fine', 'coarse', 'mean', 'covering', 'pri', 'voi')}]
-    params = dict(split=split, connectivity=connectivity, relabel_regions=relabel_regions,
+    params = dict(split=split, connectivity=connectivity, relabel_regions=relabel_regions, label0=label0,
                   protocol_text=_split_text(connectivity) + '; best IoU per GT segment; All pooled over every GT segment of '
                                 'every annotator map, Fine/Coarse pooled over the map with most/fewest segments (first on ties), Mean of the three; '
-                                'Covering pooled over pixels, PRI and VoI (bits) averaged over annotators then images; prediction label 0 is '
-                                'an ordinary segment (the official BSDS benchmark code drops label 0, as boundary pixels, from its region matching)')
+                                'Covering pooled over pixels, PRI and VoI (bits) averaged over annotators then images; ' + (
+                                'prediction label 0 is an ordinary segment (the BSDS benchmark code treats it as boundary pixels: --label0 benchmark)'
+                                if label0 == 'segment' else 'prediction label 0 as the BSDS benchmark code treats it: never a Covering match '
+                                '(its pixels still count in the areas), left out of PRI and VoI'))
     return run_protocol('bsds500', ds, pred_dir, score, M.reduce_bsds, rows, params, out, f'BSDS500 {split}', f'bsds500_{split}', **kw)
 
 def evaluate_voc(pred_dir, root=None, split: str = 'val', year: str = '2012', out=None, connectivity: int | None = 8,
@@ -261,7 +263,9 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     _common(p); p.add_argument('--split', default='test', choices=['train', 'val', 'test'])
     _add_connectivity(p)
     p.add_argument('--relabel-regions', action='store_true', help='compute Covering/PRI/VoI on connected components too')
-    p.set_defaults(func=_handler(evaluate_bsds500, 'split', 'connectivity', 'relabel_regions'))
+    p.add_argument('--label0', choices=list(M.LABEL0_RULES), default='segment',
+                   help="prediction label 0: an ordinary segment (default) or, as the BSDS benchmark code, boundary pixels ('benchmark')")
+    p.set_defaults(func=_handler(evaluate_bsds500, 'split', 'connectivity', 'relabel_regions', 'label0'))
     p = sub.add_parser('voc', help='PASCAL VOC best-match mIoU (label maps)')
     _common(p); p.add_argument('--split', default='val'); p.add_argument('--year', default='2012')
     _add_connectivity(p)

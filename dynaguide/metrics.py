@@ -10,12 +10,13 @@ from typing import Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['N_THRESHOLDS', 'BETA2', 'relabel_connected', 'Contingency', 'contingency', 'best_iou', 'covering_from',
-           'rand_index_from', 'voi_from', 'segmentation_covering', 'rand_index', 'variation_of_information',
-           'BSDSScore', 'score_bsds', 'reduce_bsds', 'human_agreement_bsds', 'BestMatchScore', 'score_voc',
-           'reduce_best_match', 'HungarianScore', 'score_hungarian', 'reduce_hungarian', 'COCO27Score', 'score_coco27',
-           'reduce_coco27', 'resize_bilinear', 'f_curve', 'SaliencyScore', 'score_saliency', 'reduce_saliency',
-           'mask_to_box', 'box_iou', 'CorLocScore', 'score_corloc', 'reduce_corloc']
+__all__ = ['LABEL0_RULES', 'N_THRESHOLDS', 'BETA2', 'relabel_connected', 'Contingency', 'contingency', 'best_iou',
+           'covering_from', 'rand_index_from', 'voi_from', 'segmentation_covering', 'rand_index',
+           'variation_of_information', 'BSDSScore', 'score_bsds', 'reduce_bsds', 'human_agreement_bsds',
+           'BestMatchScore', 'score_voc', 'reduce_best_match', 'HungarianScore', 'score_hungarian', 'reduce_hungarian',
+           'COCO27Score', 'score_coco27', 'reduce_coco27', 'resize_bilinear', 'f_curve', 'SaliencyScore',
+           'score_saliency', 'reduce_saliency', 'mask_to_box', 'box_iou', 'CorLocScore', 'score_corloc',
+           'reduce_corloc']
 
 # %% ../nbs/02_metrics.ipynb #84121a71
 def relabel_connected(labels: np.ndarray, connectivity: int | None = 8) -> np.ndarray:
@@ -90,9 +91,13 @@ def best_iou(t: Contingency) -> np.ndarray:
     return np.maximum.reduceat(iou, starts)
 
 # %% ../nbs/02_metrics.ipynb #3495cce4
-def covering_from(t: Contingency) -> float:
-    "Covering of segmentation a (the GT) by b: area-weighted best IoU of a's segments."
-    return float((t.area_a[t.area_a > 0] * best_iou(t)).sum() / max(t.total, 1))
+def covering_from(t: Contingency, skip_b: int | None = None) -> float:
+    "Covering of segmentation a (the GT) by b: area-weighted best IoU of a's segments; b's segment `skip_b` is never a match (its pixels still count in the areas)."
+    if skip_b is None: return float((t.area_a[t.area_a > 0] * best_iou(t)).sum() / max(t.total, 1))
+    k = t.ib != skip_b
+    best = np.zeros(len(t.area_a))
+    np.maximum.at(best, t.ia[k], t.n[k] / (t.area_a[t.ia[k]] + t.area_b[t.ib[k]] - t.n[k]))
+    return float((t.area_a * best).sum() / max(t.total, 1))
 
 def rand_index_from(t: Contingency) -> float:
     "Rand index of the two maps of a contingency table (BSDS formula); 1 for fewer than two pixels."
@@ -132,9 +137,12 @@ class BSDSScore:
         return dict(id=self.id, all=a, fine=f, coarse=c, mean=(a + f + c) / 3, covering=float(np.mean(self.covering)),
                     pri=float(np.mean(self.ri)), voi=float(np.mean(self.voi)), n_pred=self.n_pred, n_annotators=len(self.n_segments))
 
+LABEL0_RULES = ('segment', 'benchmark')
+
 def score_bsds(pred: np.ndarray, gts: Sequence[np.ndarray], id: str = '', connectivity: int | None = 8,
-               relabel_regions: bool = False) -> BSDSScore:
-    "Score one (H, W) label map against every annotator map of one BSDS500 image."
+               relabel_regions: bool = False, label0: str = 'segment') -> BSDSScore:
+    "Score one (H, W) label map against every annotator map of one BSDS500 image; `label0='benchmark'` treats label 0 as the BSDS benchmark code does."
+    if label0 not in LABEL0_RULES: raise ValueError(f'label0 must be one of {LABEL0_RULES}; got {label0!r}')
     p_raw = _as_labels(pred)
     if not len(gts): raise ValueError(f'{id}: no ground-truth maps')
     for g in gts:
@@ -142,13 +150,20 @@ def score_bsds(pred: np.ndarray, gts: Sequence[np.ndarray], id: str = '', connec
     p = relabel_connected(p_raw, connectivity).ravel()
     n_pred = int(p.max()) + 1
     same = relabel_regions or _compact(p_raw.ravel())[1] == n_pred   # raw labels already connected: same partition
-    if not same: pr, npr = _ids(p_raw.ravel())
+    zero = label0 == 'benchmark' and bool((p_raw == 0).any())   # label 0 present and treated as the benchmark does
+    if not same or zero: pr, npr = _ids(p_raw.ravel())          # raw labels: id 0 is label 0
+    nz = p_raw.ravel() != 0 if zero else None
     nseg, sums, cov, ri, voi = [], [], [], [], []
     for g in gts:
         g, ng = _ids(_as_labels(g, 'ground truth').ravel())
         t = _table(g, ng, p, n_pred)
         b = best_iou(t)
         nseg.append(len(b)); sums.append(float(b.sum()))
+        if zero:
+            cov.append(covering_from(_table(g, ng, pr, npr), skip_b=0))
+            tv = _table(g[nz], ng, pr[nz], npr)
+            ri.append(rand_index_from(tv)); voi.append(voi_from(tv))
+            continue
         tr = t if same else _table(g, ng, pr, npr)
         cov.append(covering_from(tr)); ri.append(rand_index_from(tr)); voi.append(voi_from(tr))
     return BSDSScore(id, n_pred, nseg, sums, int(np.argmax(nseg)), int(np.argmin(nseg)), cov, ri, voi, int(p.size))

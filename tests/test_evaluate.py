@@ -56,6 +56,14 @@ def test_eval_bsds500_cli_writes_tables(tmp_path, capsys):
     csv = (tmp_path/'res/bsds500_test.csv').read_text().splitlines()
     assert csv[0].startswith('protocol,all,fine,coarse,mean')
     assert (tmp_path/'res/bsds500_test_per_image.csv').read_text().count('\n') == 4
+    code, out, err = run(['eval', 'bsds500', '--pred', str(tmp_path/'pred'), '--split', 'test', '--out', str(tmp_path/'res0'),
+                          '--root', str(tmp_path), '--quiet', '--label0', 'benchmark'], capsys)       # the benchmark's label-0 rule
+    assert code == 0, err
+    ref0 = M.reduce_bsds([M.score_bsds(preds[k], gts[k], k, label0='benchmark') for k in ('10', '8', '9')])
+    js0 = json.loads((tmp_path/'res0/bsds500_test.json').read_text())
+    assert js0['params']['label0'] == 'benchmark' and 'left out of PRI and VoI' in js0['params']['protocol_text']
+    for k in ('all', 'fine', 'coarse', 'mean', 'covering', 'pri', 'voi'): assert js0['overall'][k] == pytest.approx(ref0[k])
+    assert js0['overall']['mean'] == pytest.approx(ref['mean']) and js0['overall']['covering'] < ref['covering']   # label 0 is used by 8, 9, 10
 
 
 def test_eval_errors_exit_1_with_reason(tmp_path, capsys):
