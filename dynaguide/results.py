@@ -11,7 +11,7 @@ import numpy as np
 from .core import write_text_atomic
 
 # %% auto #0
-__all__ = ['QUOTED_BSDS500', 'settings_key', 'run_cached', 'figure_grid']
+__all__ = ['QUOTED_BSDS500', 'settings_key', 'run_cached', 'worker_share', 'figure_grid']
 
 # %% ../nbs/11_results.ipynb #4f601f40
 def settings_key(settings: dict) -> str:
@@ -40,6 +40,18 @@ def run_cached(items: Sequence, fn: Callable, cache_dir: str | Path, settings: d
         np.savez_compressed(tmp, **r); tmp.replace(f)   # atomic: an interrupted write leaves no half file
         out.append(r)
     return out
+
+# %% ../nbs/11_results.ipynb #b496d0e5
+def worker_share(shard: str | None = None) -> tuple[int, int] | None:
+    "(i, n) for `shard` 'i/n', else (RANK, WORLD_SIZE) under a launcher with more than one process, else None."
+    if shard is None:
+        from dynaguide.cli import dist_env
+        rank, world = dist_env()
+        return (rank, world) if world > 1 else None
+    try: i, n = (int(v) for v in str(shard).split('/'))
+    except ValueError: raise ValueError(f"shard must be 'i/n' with 0 <= i < n; got {shard!r}") from None
+    if not 0 <= i < n: raise ValueError(f"shard must be 'i/n' with 0 <= i < n; got {shard!r}")
+    return i, n
 
 # %% ../nbs/11_results.ipynb #c88761bf
 def figure_grid(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str], path: str | Path | None = None,
