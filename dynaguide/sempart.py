@@ -277,6 +277,45 @@ def _prepare_cached(images, ids, backbone, size, augment, cache, progress, crop_
     return imgs, feats, crops
 
 # %% ../nbs/10a_sempart.ipynb #8f5c8814
+def _data_parallel(batch_size: int) -> tuple[int, int]:
+    "(rank, world size) of this training process: (0, 1) alone; under torchrun, joins (or starts) the launcher's process group."
+    from dynaguide.cli import dist_env
+    rank, world = dist_env()
+    if world == 1: return 0, 1
+    if batch_size < world: raise ValueError(f'batch_size {batch_size} is smaller than the {world} processes sharing each batch')
+    import torch.distributed as dist
+    if not dist.is_initialized(): dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+    return rank, world
+
+def _barrier():
+    import torch.distributed as dist
+    dist.barrier()
+
+def _average(tensors: list[torch.Tensor], world: int):
+    "Replace each tensor by its mean over the processes (one all-reduce for all of them)."
+    import torch.distributed as dist
+    flat = torch.cat([t.flatten().float() for t in tensors])
+    dist.all_reduce(flat)
+    flat /= world
+    for t, v in zip(tensors, flat.split([t.numel() for t in tensors])): t.copy_(v.view_as(t))
+
+def _average_gradients(model: nn.Module, world: int):
+    "Average every gradient over the processes (what DistributedDataParallel does after the backward)."
+    _average([p.grad for p in model.parameters() if p.grad is not None], world)
+
+def _average_buffers(model: nn.Module, world: int):
+    "Average the BatchNorm running statistics over the processes, so every process holds the same model."
+    _average([b for b in model.buffers() if b.is_floating_point()], world)
+
+def _batch_record(terms: dict, share: float, world: int) -> dict:
+    "The step's loss terms as floats, for the whole batch (the processes' shares added) when several processes train."
+    v = torch.stack([t.detach().float() for t in terms.values()]) * (share / world)
+    if world > 1:
+        import torch.distributed as dist
+        dist.all_reduce(v)
+    return dict(zip(terms, v.tolist()))
+
+# %% ../nbs/10a_sempart.ipynb #52b260ef
 def train_sempart(images: Sequence, backbone: Backbone, ckpt_dir: str | os.PathLike | None = None, size: int = 224,
                   batch_size: int = 8, epochs: int = 4, lr: float = 1e-4, betas: tuple = (0.9, 0.99), weight_decay: float = 0.01,
                   fine_channels: int = 16, augment: str = 'flip', crop: bool = True, crop_scale: float = 0.5,
@@ -290,6 +329,7 @@ def train_sempart(images: Sequence, backbone: Backbone, ckpt_dir: str | os.PathL
     if not len(images): raise ValueError('no training images')
     if crop_views is not None and (augment == 'spec' or crop_views < 1): raise ValueError(f'crop_views needs a cached augment and K >= 1, got {crop_views} with {augment!r}')
     ids = [str(i) for i in ids] if ids is not None else [_image_id(im) for im in images]
+    rank, world = _data_parallel(batch_size)
     cfg = dict(backbone=backbone.tag, in_dim=backbone.dim, stride=backbone.stride, size=size, batch_size=batch_size, epochs=epochs,
                lr=lr, betas=list(betas), weight_decay=weight_decay, fine_channels=fine_channels, augment=augment, crop=crop,
                crop_scale=crop_scale, crop_weight=crop_weight, crop_base_weight=crop_base_weight, seed=seed, n_images=len(ids), crop_views=crop_views,
@@ -310,9 +350,12 @@ def train_sempart(images: Sequence, backbone: Backbone, ckpt_dir: str | os.PathL
     run = SempartRun(head, cfg, log, d, start)
     if start >= epochs: return run
     if augment != 'spec':
-        imgs, feats, crops = _prepare_cached(images, ids, backbone, size, augment, feature_cache, progress, crop_views if crop else None, crop_scale, seed)
+        if world > 1 and rank: _barrier()    # rank 0 fills the feature cache first, the others then read it
+        imgs, feats, crops = _prepare_cached(images, ids, backbone, size, augment, feature_cache, progress and not rank,
+                                             crop_views if crop else None, crop_scale, seed)
+        if world > 1 and not rank: _barrier()
     n = len(ids); per_epoch = math.ceil(n / batch_size)
-    bar = tqdm(total=(epochs - start) * per_epoch, desc='sempart', disable=not progress, leave=False)
+    bar = tqdm(total=(epochs - start) * per_epoch, desc='sempart', disable=not progress or rank > 0, leave=False)
     head.train(); step = 0
     for epoch in range(start, epochs):
         es = seed * 100003 + epoch
@@ -322,28 +365,38 @@ def train_sempart(images: Sequence, backbone: Backbone, ckpt_dir: str | os.PathL
             idx = perm[b * batch_size:(b + 1) * batch_size]
             t0 = time.perf_counter()
             x, f, views = _batch_spec(idx, images, size, g, backbone) + (None,) if augment == 'spec' else _batch_cached(idx, imgs, feats, g, augment)
+            mine = slice(rank, None, world)              # this rank's part of the batch; the random draws above were for all of it
+            x, f = x[mine], f[mine]
             out = head(f, x)
             ls = sempart_losses(out, f, x)
             total = ls['total']
-            rec = {k: float(v.detach()) for k, v in ls.items()}
+            terms = dict(ls)
             if crop:
                 if crop_views: boxes, fc = _crops_cached(idx, views, crops, g)
                 else: boxes = sample_crop_boxes(len(idx), size, size, crop_scale, g)
+                boxes = boxes[mine]
                 xc = crop_zoom(x, boxes)
-                if not crop_views: fc = backbone(xc).float()
+                fc = fc[mine] if crop_views else backbone(xc).float()
                 oc = head(fc, xc)
                 lc = sempart_losses(oc, fc, xc)
                 cz = crop_zoom_consistency(None, x, torch.sigmoid(out.fine), boxes=boxes, teacher_pred=torch.sigmoid(oc.fine).detach())
                 total = total + crop_base_weight * lc['total'] + crop_weight * cz
-                rec.update(crop_base=float(lc['total'].detach()), crop_zoom=float(cz.detach()))
-            opt.zero_grad(set_to_none=True); total.backward(); opt.step()
-            rec.update(epoch=epoch + 1, step=epoch * per_epoch + b + 1, loss=float(total.detach()), seconds=time.perf_counter() - t0)
+                terms.update(crop_base=lc['total'], crop_zoom=cz)
+            share = len(x) / len(idx) * world            # each rank's mean weighted by its share: the average is the batch mean
+            opt.zero_grad(set_to_none=True); (total * share).backward()
+            if world > 1: _average_gradients(head, world)
+            opt.step()
+            if world > 1: _average_buffers(head, world)
+            terms['loss'] = total
+            rec = _batch_record(terms, share, world)
+            rec.update(epoch=epoch + 1, step=epoch * per_epoch + b + 1, seconds=time.perf_counter() - t0)
             log.append(rec); bar.update(1); bar.set_postfix(loss=f'{rec["loss"]:.3f}', epoch=epoch + 1)
             step += 1
             if max_steps is not None and step >= max_steps: bar.close(); head.eval(); return run
-        if d is not None:
+        if d is not None and not rank:             # one writer; every rank holds the same weights
             _save_atomic(dict(head=head.state_dict(), opt=opt.state_dict(), epoch=epoch + 1, log=log, config=cfg), d / f'epoch_{epoch + 1:03d}.pt')
             (d / 'log.json').write_text(json.dumps(log))
+        if d is not None and world > 1: _barrier()
         run.resumed_after = start
     bar.close(); head.eval()
     return run
