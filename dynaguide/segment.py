@@ -218,19 +218,20 @@ def optimise(x: torch.Tensor, guide: torch.Tensor | None, cfg: SegmentConfig, op
     return R.detach(), trace
 
 # %% ../nbs/06_segment.ipynb #39286b80
-def full_resolution_response(R: torch.Tensor, x: torch.Tensor, cfg: SegmentConfig, rows: tuple[int, int] | None = None) -> torch.Tensor:
-    "Probabilities (1, p, H, W) at the size of image `x` (1, 3, H, W) from a response `R` (1, p, h, w), upsampled and refined per `cfg`; only `rows` [r0, r1) if given."
+def full_resolution_response(R: torch.Tensor, x: torch.Tensor, cfg: SegmentConfig, rows: tuple[int, int] | None = None,
+                             guide: torch.Tensor | None = None) -> torch.Tensor:
+    "Probabilities (1, p, H, W) at the size of image `x` (1, 3, H, W) from a response `R` (1, p, h, w), upsampled and refined per `cfg`; only `rows` [r0, r1) if given; `guide`: `gray_guide(x)` if already computed."
     H, W = x.shape[-2:]
     r0, r1 = rows or (0, H)
     if cfg.upsample not in ('bilinear', 'guided'): raise ValueError(f"upsample must be 'bilinear' or 'guided'; got {cfg.upsample!r}")
     if cfg.refine not in ('none', 'guided'): raise ValueError(f"refine must be 'none' or 'guided'; got {cfg.refine!r}")
     halo = 2 * cfg.gf_radius if cfg.refine == 'guided' else 0   # two box filters of radius r: rows beyond the band that matter
     a0, a1 = max(0, r0 - halo), min(H, r1 + halo)
-    prob = R.softmax(1)
-    if prob.shape[-2:] == (H, W): prob = prob[..., a0:a1, :]
-    elif cfg.upsample == 'guided': prob = fast_guided_upsample(gray_guide(x), prob, cfg.gf_radius, cfg.gf_eps, rows=(a0, a1))
-    else: prob = upsample_rows(prob, (H, W), (a0, a1))
-    if cfg.refine == 'guided': prob = guided_filter(gray_guide(x[..., a0:a1, :]), prob, cfg.gf_radius, cfg.gf_eps)
+    if cfg.upsample == 'guided' or cfg.refine == 'guided': guide = gray_guide(x) if guide is None else guide
+    if R.shape[-2:] == (H, W): prob = R[..., a0:a1, :].softmax(1)   # per pixel: only the band's rows
+    elif cfg.upsample == 'guided': prob = fast_guided_upsample(guide, R.softmax(1), cfg.gf_radius, cfg.gf_eps, rows=(a0, a1))
+    else: prob = upsample_rows(R.softmax(1), (H, W), (a0, a1))
+    if cfg.refine == 'guided': prob = guided_filter(guide[..., a0:a1, :], prob, cfg.gf_radius, cfg.gf_eps)
     return prob[..., r0 - a0:r1 - a0, :]
 
 FULL_RES_BYTES = 2**30   # a full-size response larger than this is finished in bands of rows (labels only)
@@ -245,9 +246,10 @@ def full_resolution_labels(R: torch.Tensor, x: torch.Tensor, cfg: SegmentConfig,
         prob = full_resolution_response(R, x, cfg)
         return prob[0].argmax(0), prob
     labels = torch.empty(H, W, dtype=torch.long, device=x.device)
+    guide = gray_guide(x)                                     # once, not per band
     for r0 in range(0, H, max(band, 1)):
         r1 = min(H, r0 + max(band, 1))
-        labels[r0:r1] = full_resolution_response(R, x, cfg, (r0, r1))[0].argmax(0)
+        labels[r0:r1] = full_resolution_response(R, x, cfg, (r0, r1), guide)[0].argmax(0)
     return labels, None
 
 # %% ../nbs/06_segment.ipynb #e09553a5
