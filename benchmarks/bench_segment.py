@@ -34,10 +34,10 @@ SETTINGS = {
     'cpu profile (max_side=160, p=64, patience=30, <=100 it, guided upsampling)': dict(profile='cpu'),
 }
 
-def matmul_gflops(n=2048, reps=3):
-    "Measured fp32 matmul GFLOP/s with torch's current thread count."
+def matmul_gflops(n=2048, reps=3, dtype=None):
+    "Measured matmul GFLOP/s (fp32 unless `dtype`) with torch's current thread count."
     import torch
-    a, b = torch.rand(n, n), torch.rand(n, n); a @ b
+    a, b = torch.rand(n, n, dtype=dtype), torch.rand(n, n, dtype=dtype); a @ b
     t = time.perf_counter()
     for _ in range(reps): a @ b
     return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
@@ -100,13 +100,9 @@ def peaks(h, w, p, threads, reps=3):
         for _ in range(reps + 1):
             t = time.perf_counter(); F.conv2d(xx, ww, padding=1).sum().backward(); ts.append(time.perf_counter() - t)
         return flop / min(ts[1:]) / 1e9
-    def mm(dtype, n=2048):
-        a, b = torch.rand(n, n, dtype=dtype), torch.rand(n, n, dtype=dtype); a @ b
-        t = time.perf_counter()
-        for _ in range(reps): a @ b
-        return 2 * n**3 * reps / (time.perf_counter() - t) / 1e9
     return dict(conv_fp32=max(conv(torch.float32, torch.contiguous_format), conv(torch.float32, torch.channels_last)),
-                conv_bf16=conv(torch.bfloat16, torch.channels_last), matmul_fp32=mm(torch.float32), matmul_bf16=mm(torch.bfloat16))
+                conv_bf16=conv(torch.bfloat16, torch.channels_last), matmul_fp32=matmul_gflops(reps=reps, dtype=torch.float32),
+                matmul_bf16=matmul_gflops(reps=reps, dtype=torch.bfloat16))
 
 class AuthorsLoop:
     "The authors' DynaGuide step restated at its settings (n_conv 3, p 100, fp32, reference alignment, terms read back every step)."
@@ -119,14 +115,13 @@ class AuthorsLoop:
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1, momentum=0.9)
     def step(self):
         import torch, torch.nn.functional as F
-        from dynaguide.losses import align_guidance
+        from dynaguide.losses import align_guidance, neighbour_diffs
         self.opt.zero_grad()
         R = self.model(self.x)
         target = R.detach().argmax(1)
         K = len(torch.unique(target))
         l_sim = F.cross_entropy(R, target)
-        d = [R[:, :, 1:, :] - R[:, :, :-1, :], R[:, :, :, 1:] - R[:, :, :, :-1], R[:, :, 1:, 1:] - R[:, :, :-1, :-1], R[:, :, 1:, :-1] - R[:, :, :-1, 1:]]
-        l_con = sum(F.huber_loss(t, torch.zeros_like(t)) for t in d)
+        l_con = sum(F.huber_loss(t, torch.zeros_like(t)) for t in neighbour_diffs(R, diagonals=True))   # the plain way, zero targets
         g = align_guidance(self.guide.flatten(), target.flatten(), self.p, self.align).reshape(self.guide.shape)
         l_g = F.cross_entropy(R, g)
         loss = l_sim + K / self.beta * l_con + l_g
@@ -171,6 +166,7 @@ def time_steps(loop, iters):
 def compare(a):
     "The side-by-side rows (see the module docstring)."
     import torch
+    from dataclasses import replace
     from dynaguide.segment import prepare, make_config, resolve_precision
     from dynaguide.model import DynaCNN, conv_flops
     test = Path(a.root) / 'BSDS500' / 'images' / 'test'
@@ -201,10 +197,10 @@ def compare(a):
     add('ours before the precision work, restated (n_conv 2, fp32, plain terms)', AuthorsLoop(paper.xs, guide_paper, n_conv=2, align='hungarian'),
         paper.xs, 100, 2, 'fp32', a.iters_compare)
     add('ours, paper profile, fp32', OurLoop(paper.xs, guide_paper, paper.cfg), paper.xs, 100, 2, 'fp32', a.iters_compare)
-    add(f"ours, paper profile, precision auto ({auto_paper})", OurLoop(paper.xs, guide_paper, replace_cfg(paper.cfg, precision='auto')),
+    add(f"ours, paper profile, precision auto ({auto_paper})", OurLoop(paper.xs, guide_paper, replace(paper.cfg, precision='auto')),
         paper.xs, 100, 2, auto_paper, a.iters_compare)
     add(f"ours, cpu profile ({cpu.cfg.max_side} px side, p {cpu.cfg.p}), precision auto ({auto_cpu})",
-        OurLoop(cpu.xs, cpu.guide, replace_cfg(cpu.cfg, precision='auto')), cpu.xs, cpu.cfg.p, cpu.cfg.n_conv, auto_cpu, 10 * a.iters_compare)
+        OurLoop(cpu.xs, cpu.guide, replace(cpu.cfg, precision='auto')), cpu.xs, cpu.cfg.p, cpu.cfg.n_conv, auto_cpu, 10 * a.iters_compare)
     base = rows[0]['s_per_iter']
     for r in rows: r['speedup_vs_authors'] = base / r['s_per_iter']
     print('  per-iteration speed-up against the authors\' row: ' + ', '.join(f"{r['row'].split(' (')[0]}: x{r['speedup_vs_authors']:.2f}" for r in rows[1:]))
@@ -218,10 +214,6 @@ def compare(a):
                    title=f"One iteration side by side on {img.name}, {a.threads} thread(s), {cpu_name()}, huge pages {'on' if thp == '1' else 'off'}")
     return rows
 
-def replace_cfg(cfg, **kw):
-    from dataclasses import replace
-    return replace(cfg, **kw)
-
 def cpu_name():
     "The CPU model name and its bf16 / AMX flags, from /proc/cpuinfo (Linux), for the record."
     try: info = Path('/proc/cpuinfo').read_text()
@@ -231,14 +223,14 @@ def cpu_name():
     return name + ' (' + (', '.join(f for f in ('avx512_bf16', 'amx_bf16', 'amx_tile') if f in flags) or 'no bf16 units') + ')'
 
 # ---------------------------------------------------------------- the cpu profile per image, fp32 against auto
-def cpu_images(a):
+def cpu_images(a, threads=1):
     "The first `--cpu-images` BSDS500 test images under the BSD500 table's cpu settings (beta 60), Felzenszwalb guidance computed once per image, precision fp32 then auto, one thread: seconds per image and Mean mIoU."
     import numpy as np, torch
     from dynaguide.segment import segment, resolve_precision
     from dynaguide.guidance import compute_guidance
     from dynaguide.data import BSDS500
     from dynaguide.metrics import score_bsds, reduce_bsds
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     ds = BSDS500(a.root, 'test')
     items = [ds[i] for i in range(min(a.cpu_images, len(ds)))]
     guides = []
@@ -246,8 +238,8 @@ def cpu_images(a):
         t = time.perf_counter(); g = compute_guidance(it.image_path, 'felzenszwalb'); guides.append((g, time.perf_counter() - t))
     rows = []
     for prec in ('fp32', 'auto'):
-        used = resolve_precision(prec, 'cpu', 64, 1)
-        res = [segment(it.image_path, guidance=g, profile='cpu', beta=60.0, threads=1, precision=prec) for it, (g, _) in zip(items, guides)]
+        used = resolve_precision(prec, 'cpu', 64, threads)
+        res = [segment(it.image_path, guidance=g, profile='cpu', beta=60.0, threads=threads, precision=prec) for it, (g, _) in zip(items, guides)]
         loop = np.array([r.seconds for r in res]); gs = np.array([s for _, s in guides])
         m = reduce_bsds([score_bsds(r.labels, it.segmentations, it.id) for r, it in zip(res, items)])
         rows.append(dict(row=f'cpu profile, {prec} ({used})', precision=used, median_s=float(np.median(loop)),
@@ -259,9 +251,10 @@ def cpu_images(a):
     print(f"  auto against fp32: x{rows[0]['median_s'] / rows[1]['median_s']:.2f} per image")
     if a.out:
         from dynaguide.core import save_table, versions
-        save_table(rows, Path(a.out) / 'tables' / 'speed_cpu_images', params=dict(n_images=len(items), threads=1, beta=60.0,
+        stem = 'speed_cpu_images' + ('' if threads == 1 else f'_{threads}threads')
+        save_table(rows, Path(a.out) / 'tables' / stem, params=dict(n_images=len(items), threads=threads, beta=60.0,
                    guidance='felzenszwalb', cpu=cpu_name(), THP_MEM_ALLOC_ENABLE=os.environ.get('THP_MEM_ALLOC_ENABLE'), versions=versions()),
-                   title=f'cpu profile per BSDS500 test image (first {len(items)}), one thread, {cpu_name()}')
+                   title=f'cpu profile per BSDS500 test image (first {len(items)}), {threads} thread(s), {cpu_name()}')
     return rows
 
 # ---------------------------------------------------------------- per-image seconds and mIoU
@@ -425,10 +418,12 @@ def main():
     ap.add_argument('--compare', action='store_true', help="only the side-by-side rows: the authors' loop restated and ours")
     ap.add_argument('--iters-compare', type=int, default=3, help='timed iterations per full-resolution row of --compare (cpu profile: 10x)')
     ap.add_argument('--cpu-images', type=int, default=0, help='with --compare: also the cpu profile on this many BSDS500 test images, fp32 and auto')
+    ap.add_argument('--cpu-threads', type=int, nargs='+', default=[1], help='threads for the --cpu-images rows (e.g. 1 2)')
     a = ap.parse_args()
     if a.compare:
         compare(a)
-        if a.cpu_images: print(f'\n== cpu profile per image, first {a.cpu_images} BSDS500 test images, 1 thread'); cpu_images(a)
+        for th in a.cpu_threads if a.cpu_images else ():
+            print(f'\n== cpu profile per image, first {a.cpu_images} BSDS500 test images, {th} thread(s)'); cpu_images(a, th)
         return
     test = Path(a.root) / 'BSDS500' / 'images' / 'test'
     if not test.is_dir(): sys.exit(f'BSDS500 test images not found under {a.root} (pass --root or set DYNAGUIDE_DATA)')
