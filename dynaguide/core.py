@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #abce1c5f
 from __future__ import annotations
-import csv, datetime, io, json, os, platform, random, sys
+import csv, datetime, importlib.util, io, json, os, platform, random, sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence, Union
@@ -15,9 +15,10 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['ImageLike', 'TMP_TAG', 'META_KEY', 'ImageReadError', 'array_to_float', 'load_image', 'get_device', 'image_to_tensor',
-           'seed_everything', 'is_temp_file', 'atomic_path', 'write_text_atomic', 'save_png', 'png_meta', 'save_labels',
-           'load_labels', 'data_root', 'versions', 'markdown_table', 'save_table', 'label_overlay']
+__all__ = ['ImageLike', 'TMP_TAG', 'META_KEY', 'CHECKOUT_DATA', 'ImageReadError', 'array_to_float', 'load_image', 'get_device',
+           'image_to_tensor', 'seed_everything', 'is_temp_file', 'atomic_path', 'write_text_atomic', 'save_png',
+           'png_meta', 'save_labels', 'load_labels', 'data_root', 'versions', 'markdown_table', 'save_table',
+           'label_overlay']
 
 # %% ../nbs/00_core.ipynb #2e8b40e3
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
@@ -211,13 +212,24 @@ def load_labels(path: str | os.PathLike) -> np.ndarray:
     return a.astype(np.int64)
 
 # %% ../nbs/00_core.ipynb #1158ad02
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    "The data root: `root` if given, else the environment variable `DYNAGUIDE_DATA`."
-    r = root if root is not None else os.environ.get('DYNAGUIDE_DATA')
-    if not r: raise FileNotFoundError('no data root: pass root=... (or --root) or set the environment variable DYNAGUIDE_DATA')
+def _checkout_data() -> Path | None:
+    "`../shared/data` beside the repository when dynaguide is imported from a source checkout (it has `nbs/`), else None."
+    spec = importlib.util.find_spec('dynaguide')
+    repo = Path(spec.origin).resolve().parents[1] if spec is not None and spec.origin else None
+    return repo.parent / 'shared' / 'data' if repo is not None and (repo / 'nbs').is_dir() else None
+
+CHECKOUT_DATA = _checkout_data()
+
+def data_root(root: str | os.PathLike | None = None, fallback: str | os.PathLike | None = None,
+              missing_ok: bool = False) -> Path | None:
+    "The data root: `root` if given, else the environment variable `DYNAGUIDE_DATA`, else `fallback`."
+    r = next((x for x in (root, os.environ.get('DYNAGUIDE_DATA'), fallback) if x), None)
+    if r is None and missing_ok: return None
+    if r is None: raise FileNotFoundError('no data root: pass root=... (or --root) or set the environment variable DYNAGUIDE_DATA')
     p = Path(r).expanduser()
-    if not p.is_dir(): raise FileNotFoundError(f'data root {p} is not a directory')
-    return p
+    if p.is_dir(): return p
+    if missing_ok: return None
+    raise FileNotFoundError(f'data root {p} is not a directory (pass root=... or set DYNAGUIDE_DATA)')
 
 # %% ../nbs/00_core.ipynb #3a19bf7c
 def versions() -> dict:
