@@ -4,10 +4,11 @@
 
 # %% ../nbs/12_cli.ipynb #71b6b8c7
 from __future__ import annotations
-import argparse, datetime, glob, hashlib, json, os, re, socket, sys, time
+import argparse, datetime, glob, hashlib, itertools, json, os, re, socket, sys, time
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from .core import (ImageReadError, TMP_TAG, load_image, load_labels, save_labels, save_png, png_meta, write_text_atomic,
@@ -20,9 +21,9 @@ from .losses import ALIGN_RULES, WEIGHT_RULES
 __all__ = ['IMAGE_EXTS', 'CHOICES', 'RUN_RECORD', 'RUN_FORMAT', 'DIST_TIMEOUT', 'RANK_FORMAT', 'collect_inputs', 'safe_stem',
            'stem_outputs', 'output_names', 'parse_settings', 'check_config', 'check_device', 'resolve_profile',
            'memory_estimate', 'available_memory', 'check_memory', 'OutputConflict', 'settings_hash', 'file_sha1',
-           'our_meta', 'scan_output', 'plan_outputs', 'folder_lock', 'dist_env', 'rank_share', 'rank_device',
-           'rank_record', 'rank_group', 'run_segment', 'cmd_segment', 'cmd_demo', 'cmd_guidance', 'build_parser',
-           'main']
+           'our_meta', 'scan_output', 'plan_outputs', 'folder_lock', 'dist_env', 'rank_share', 'rank_device', 'claimed',
+           'claim_counter', 'rank_record', 'rank_group', 'run_segment', 'cmd_segment', 'cmd_demo', 'cmd_guidance',
+           'build_parser', 'main']
 
 # %% ../nbs/12_cli.ipynb #488d6ef3
 IMAGE_EXTS = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.gif', '.ppm', '.pgm', '.jp2'}
@@ -294,6 +295,21 @@ def rank_device(device: str | None = None) -> str | None:
     if device is None and os.environ.get('LOCAL_RANK') and torch.cuda.is_available(): return f'cuda:{int(os.environ["LOCAL_RANK"])}'
     return device
 
+# %% ../nbs/12_cli.ipynb #aeb35298
+def claimed(items: Sequence, claim) -> Iterator:
+    "The items of `items` this process claims, one at a time: `claim()` returns the next unclaimed index (shared by all ranks)."
+    while (i := claim()) < len(items): yield items[i]
+
+@contextmanager
+def claim_counter(g, rank: int, key: str = 'dynaguide-next'):
+    "For the block, `take(n=1)`: claims n indices of a counter the ranks of group `g` share (rank 0 serves it), returning the first; `take(0)` is the count so far."
+    import torch.distributed as dist
+    store = dist.TCPStore('0.0.0.0', 0, is_master=True, wait_for_workers=False, timeout=DIST_TIMEOUT) if rank == 0 else None
+    port = _bcast(store.port if store is not None else None, g)
+    if store is None: store = dist.TCPStore(os.environ.get('MASTER_ADDR', '127.0.0.1'), port, is_master=False, timeout=DIST_TIMEOUT)
+    yield lambda n=1: store.add(key, n) - n
+    _barrier(g)                                      # rank 0's store serves until every rank has stopped claiming
+
 # %% ../nbs/12_cli.ipynb #98a48377
 DIST_TIMEOUT = datetime.timedelta(days=30)
 RANK_FORMAT = 'dynaguide-segment-rank'
@@ -374,37 +390,41 @@ def _run_json(run: dict, status: str, started: str, jobs: list, recs: dict, fail
         n_inputs=len(jobs), images=imgs, failed=[dict(path=p, reason=m) for p, m in failures],
         skipped=[dict(path=p, reason=m) for p, m in skipped], **extra), indent=1)
 
-def _segment_jobs(jobs: list, out: Path, run: dict, recs: dict, failures: list, flush, progress: bool, desc: str = 'segment') -> list[dict]:
-    "Segment each job into `out` (done ones recorded, a missing overlay drawn), adding to `recs` / `failures` and calling `flush('running')` after each; the records."
+def _segment_one(j: dict, out: Path, run: dict, progress: bool) -> dict:
+    "Segment job `j` into `out` (an image done before: its record, a missing overlay drawn); its record."
+    f, stem = j['input'], j['stem']
+    lab_p, ov_p = (out / n for n in stem_outputs(stem))
+    meta, overlay = dict(input=j['key'], stem=stem, settings_hash=run['h']), run['overlay']
+    if j['done']:
+        if overlay and png_meta(ov_p) is None:        # done without its overlay: draw it from the saved map
+            save_png(ov_p, label_overlay(load_image(f), load_labels(lab_p)), dict(meta, kind='overlay'))
+        return dict(j['meta']['record'], resumed=True, overlay=ov_p.name if our_meta(ov_p) else None)
+    sha, img = file_sha1(f), load_image(f)
+    check_memory(*img.shape[:2], run['cfg'], run['limit'])
+    r = segment(img, preset=run['preset'], profile=run['profile'], device=run['dev'], progress=progress, **run['overrides'])
+    rec = dict(input=str(f), labels=lab_p.name, overlay=ov_p.name if overlay else None, height=img.shape[0],
+               width=img.shape[1], n_segments=int(r.labels.max()) + 1, n_guidance=r.guidance.n_segments,
+               n_iter=r.n_iter, stop=r.stop_reason, seconds=round(r.seconds, 3),
+               guidance_seconds=round(r.guidance_seconds, 3), threads=run['cfg'].threads, finished=_now())
+    if overlay: save_png(ov_p, label_overlay(img, r.labels), dict(meta, kind='overlay'))
+    save_labels(lab_p, r.labels, dict(meta, kind='labels', input_sha1=sha, settings=run['settings'], record=rec))
+    return rec
+
+def _segment_jobs(jobs: Iterable[dict], out: Path, run: dict, recs: dict, failures: list, flush, progress: bool,
+                  desc: str = 'segment', total: int | None = None, left: Callable[[int], int] | None = None) -> list[dict]:
+    "Segment each job into `out`, adding to `recs` / `failures` and calling `flush('running')` after each; the records."
     from tqdm.auto import tqdm
-    h, settings, cfg, overlay, limit = run['h'], run['settings'], run['cfg'], run['overlay'], run['limit']
     done, new_secs = [], []
-    bar = tqdm(jobs, desc=desc, unit='img', disable=not progress)
+    jobs = list(jobs) if left is None else jobs
+    if left is None: left = lambda n: sum(not k['done'] for k in jobs[n:])   # images still to compute after the first n
+    bar = tqdm(jobs, desc=desc, unit='img', total=total, disable=not progress)
     for j in bar:
-        f, stem = j['input'], j['stem']
-        lab_p, ov_p = (out / n for n in stem_outputs(stem))
-        try:
-            meta = dict(input=j['key'], stem=stem, settings_hash=h)
-            if j['done']:
-                if overlay and png_meta(ov_p) is None:    # done without its overlay: draw it from the saved map
-                    save_png(ov_p, label_overlay(load_image(f), load_labels(lab_p)), dict(meta, kind='overlay'))
-                recs[stem] = dict(j['meta']['record'], resumed=True, overlay=ov_p.name if our_meta(ov_p) else None)
-                done.append(recs[stem]); continue
-            sha = file_sha1(f)
-            img = load_image(f)
-            check_memory(*img.shape[:2], cfg, limit)
-            r = segment(img, preset=run['preset'], profile=run['profile'], device=run['dev'], progress=progress, **run['overrides'])
-            rec = dict(input=str(f), labels=lab_p.name, overlay=ov_p.name if overlay else None, height=img.shape[0],
-                       width=img.shape[1], n_segments=int(r.labels.max()) + 1, n_guidance=r.guidance.n_segments,
-                       n_iter=r.n_iter, stop=r.stop_reason, seconds=round(r.seconds, 3),
-                       guidance_seconds=round(r.guidance_seconds, 3), threads=cfg.threads, finished=_now())
-            if overlay: save_png(ov_p, label_overlay(img, r.labels), dict(meta, kind='overlay'))
-            save_labels(lab_p, r.labels, dict(meta, kind='labels', input_sha1=sha, settings=settings, record=rec))
-            recs[stem] = rec; done.append(rec)
-            new_secs.append(rec['seconds'] + rec['guidance_seconds'])
-            left = sum(not k['done'] for k in jobs[bar.n + 1:])   # images still to compute after this one
-            if left: bar.set_postfix_str(f'~{_duration(np.mean(new_secs) * left)} left for {left} image(s)')
-        except Exception as e: failures.append((str(f), _reason(e)))
+        try: recs[j['stem']] = rec = _segment_one(j, out, run, progress)
+        except Exception as e: failures.append((str(j['input']), _reason(e)))
+        else:
+            done.append(rec)
+            if not j['done']: new_secs.append(rec['seconds'] + rec['guidance_seconds'])
+            if new_secs and (n := left(bar.n + 1)): bar.set_postfix_str(f'~{_duration(np.mean(new_secs) * n)} left for {n} image(s)')
         flush('running')
     return done
 
@@ -472,18 +492,21 @@ def _run_ranks(files: list[Path], out: Path, cfg: SegmentConfig, run: dict, fail
         if isinstance(plan, tuple): raise (ValueError if plan[1] else RuntimeError)(f'rank 0: {plan[2]}')
         _settle(run, plan['cfg'], progress, f'rank {rank} of {world}: ')
         jobs = plan['jobs']
-        share = lambda done: rank_share([i for i, j in enumerate(jobs) if j['done'] == done])[0]
-        mine = [jobs[i] for i in sorted(share(False) + share(True))]   # the images to compute dealt out first, then those done
-        recs, fails, started = {}, [], _now()
+        todo = [j for j in jobs if not j['done']]
+        mine, recs, fails, started = [], {}, [], _now()
         me = dict(rank=rank, world_size=world, host=socket.gethostname(), pid=os.getpid(), device=run['dev'], record=rank_record(rank))
         def flush(status: str):
             write_text_atomic(out / rank_record(rank), json.dumps(dict(
                 format=RANK_FORMAT, **me, status=status, started=started, updated=_now(), settings_hash=run['h'], n_inputs=len(mine),
                 images=[recs[j['stem']] for j in mine if j['stem'] in recs], failed=[dict(path=p, reason=m) for p, m in fails]), indent=1))
         flush('running')
-        try: done = _segment_jobs(mine, out, run, recs, fails, flush, progress, f'rank {rank}')
-        except KeyboardInterrupt:
-            flush('interrupted'); raise
+        with claim_counter(g, rank) as take:         # the images to compute, one at a time; then this rank's share of those done
+            here = itertools.chain(claimed(todo, take), rank_share([j for j in jobs if j['done']])[0])
+            here = (mine.append(j) or j for j in here)
+            try: done = _segment_jobs(here, out, run, recs, fails, flush, progress, f'rank {rank}',
+                                      left=lambda n: -(-max(len(todo) - take(0), 0) // world))
+            except KeyboardInterrupt:
+                flush('interrupted'); raise
         flush('complete' if not fails else 'complete with failures')
         parts, failures = _gather((recs, fails, dict(me, n_images=len(done), n_failed=len(fails))), g, rank, world), fails
         if rank == 0:
