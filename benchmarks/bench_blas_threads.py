@@ -9,14 +9,13 @@ images per second for each setting and the ratio to one thread. The busy process
 """
 from __future__ import annotations
 import argparse, json, os, subprocess, sys, time
-from pathlib import Path
 
 CHILD = r'''
 import json, sys, time, torch
 torch.set_num_threads(1)
 from dynaguide.backbones import load_backbone, extract_features
 from dynaguide.data import saliency_dataset
-from dynaguide.saliency import tokencut_affinity, second_eigenvector
+from dynaguide.object_discovery import tokencut_affinity, second_eigenvector
 root, n = sys.argv[1], int(sys.argv[2])
 bb = load_backbone('effnet_lite0', device='cpu')
 ds = saliency_dataset('ecssd', root)
@@ -32,8 +31,10 @@ BUSY = 'import numpy as np\na = np.random.rand(600, 600)\nwhile True: a @ a'
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--n', type=int, default=40)
-    ap.add_argument('--root', default=os.environ.get('DYNAGUIDE_DATA', str(Path(__file__).resolve().parents[2] / 'shared' / 'data')))
+    ap.add_argument('--root', default=None, help='data root (default: the environment variable DYNAGUIDE_DATA, else ../shared/data beside the checkout)')
     a = ap.parse_args()
+    from dynaguide.core import CHECKOUT_DATA, data_root
+    a.root = str(data_root(a.root, fallback=CHECKOUT_DATA))
     busy = subprocess.Popen([sys.executable, '-c', BUSY], env=dict(os.environ, OPENBLAS_NUM_THREADS='1', OMP_NUM_THREADS='1'))
     try:
         time.sleep(1)

@@ -13,17 +13,15 @@ are skipped with the reason printed. Options: --reps N, --threads N, --batch B, 
 machine use --threads 1: with 2 threads the numbers are dominated by contention with other processes.
 """
 from __future__ import annotations
-import argparse, os, statistics, sys, time
-from pathlib import Path
+import argparse, statistics, sys, time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dynaguide.core import load_image
+from dynaguide.core import CHECKOUT_DATA, data_root, load_image
 from dynaguide.filters import BilateralGrid, bilateral_solve, fast_guided_upsample, gray_guide, guided_filter
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def bench(f, reps: int, sync=None) -> float:
@@ -40,9 +38,10 @@ def bench(f, reps: int, sync=None) -> float:
 
 def load_images(n: int) -> tuple[torch.Tensor, str]:
     "`n` landscape 481x321 images (n, 3, 321, 481): BSDS500 val if present, else scikit-image's coffee resized."
-    root = Path(os.environ.get('DYNAGUIDE_DATA') or REPO.parent/'shared'/'data')/'BSDS500'/'images'/'val'
+    data = data_root(fallback=CHECKOUT_DATA, missing_ok=True)
+    root = data/'BSDS500'/'images'/'val' if data is not None else None
     ims = []
-    if root.is_dir():
+    if root is not None and root.is_dir():
         for p in sorted(root.glob('*.jpg')):
             im = load_image(p)
             if im.shape[:2] == (321, 481): ims.append(torch.from_numpy(im).permute(2, 0, 1))

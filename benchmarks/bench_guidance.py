@@ -1,6 +1,6 @@
 """Offline guidance sources on BSDS500: seconds per image and the BSDS best-match mIoU of each source alone.
 
-Every offline source (the scikit-image ones of `dynaguide.guidance` and the model-backed ones of `dynaguide.guidance_models`)
+Every offline source (the scikit-image ones of `dynaguide.guidance` and the model-backed ones of `dynaguide.guidance_pretrained`)
 runs on the same first N images of a BSDS500 split in one process, and its label map is scored with `dynaguide.metrics`
 (BSDS protocol of Kim & Kanezaki: 8-connected components, best IoU per GT segment; All / Fine / Coarse / Mean). Time per image is the median over
 the images after the first (the first call also loads the model; it is reported on its own), as wall seconds and as CPU seconds
@@ -9,11 +9,11 @@ of this process (the machine is shared, so wall time varies with load; CPU time 
     .venv/bin/python benchmarks/bench_guidance.py [--root DATA] [--split val] [--n 10] [--sources a,b,...] [--threads 2]
 """
 import argparse, os, time
-from pathlib import Path
 
 import numpy as np
 
 from dynaguide import metrics as M
+from dynaguide.core import CHECKOUT_DATA, data_root
 from dynaguide.data import BSDS500
 from dynaguide.guidance import GUIDANCE, compute_guidance, list_guidance
 
@@ -22,7 +22,7 @@ SOURCES = ['felzenszwalb', 'slic', 'lab-kmeans', 'effnet-kmeans', 'effnet-lab-km
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--root', default=None, help='data root (default: $DYNAGUIDE_DATA, else <repo>/../shared/data)')
+    ap.add_argument('--root', default=None, help='data root (default: the environment variable DYNAGUIDE_DATA, else ../shared/data beside the checkout)')
     ap.add_argument('--split', default='val')
     ap.add_argument('--n', type=int, default=10)
     ap.add_argument('--sources', default=','.join(SOURCES))
@@ -30,8 +30,7 @@ def main():
     a = ap.parse_args()
     import torch
     torch.set_num_threads(a.threads)
-    root = a.root or os.environ.get('DYNAGUIDE_DATA') or Path(__file__).resolve().parents[1].parent / 'shared' / 'data'
-    ds = BSDS500(root, a.split)
+    ds = BSDS500(data_root(a.root, fallback=CHECKOUT_DATA), a.split)
     items = [ds[i] for i in range(min(a.n, len(ds)))]
     imgs = [it.image() for it in items]
     names = a.sources.split(',')
@@ -51,7 +50,7 @@ def main():
         r = M.reduce_bsds(scores)
         rows.append(dict(source=name, wall=float(np.median(wall[1:] or wall)), cpu=float(np.median(cpu[1:] or cpu)), first=wall[0],
                          segments=float(np.median(nseg)), n_pred=float(np.median([s.n_pred for s in scores])),
-                         **{k: r[k] for k in ('all', 'fine', 'coarse', 'mean', 'covering', 'pri', 'voi')}, provenance=GUIDANCE[name].provenance))
+                         **{k: r[k] for k in M.BSDS_COLUMNS}, provenance=GUIDANCE[name].provenance))
         x = rows[-1]
         print(f'  {name:22s} {x["wall"]:6.2f} s/img  mean {x["mean"]:.3f}', flush=True)
     ref = next((r for r in rows if r['source'] == 'felzenszwalb'), rows[0])

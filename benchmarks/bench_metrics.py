@@ -6,13 +6,13 @@ boolean mask per segment, IoU by loops) runs on a few images in the same process
 
     .venv/bin/python benchmarks/bench_metrics.py [--root DATA] [--method felzenszwalb|slic] [--n 200] [--ref 3]
 """
-import argparse, os, time
-from pathlib import Path
+import argparse, time
 
 import numpy as np
 from scipy import ndimage
 
 from dynaguide import metrics as M
+from dynaguide.core import CHECKOUT_DATA, data_root
 from dynaguide.data import BSDS500
 
 FELZ_TEST = dict(all=.335, fine=.300, coarse=.380, mean=.338)
@@ -42,14 +42,13 @@ def reference_sums(pred: np.ndarray, gts) -> list:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    repo = Path(__file__).resolve().parents[1]
-    ap.add_argument('--root', default=os.environ.get('DYNAGUIDE_DATA') or str(repo.parent/'shared'/'data'))
+    ap.add_argument('--root', default=None, help='data root (default: the environment variable DYNAGUIDE_DATA, else ../shared/data beside the checkout)')
     ap.add_argument('--method', default='felzenszwalb', choices=['felzenszwalb', 'slic'])
     ap.add_argument('--n', type=int, default=200, help='number of test images')
     ap.add_argument('--ref', type=int, default=3, help='images for the reference implementation')
     a = ap.parse_args()
 
-    ds = BSDS500(a.root, 'test')
+    ds = BSDS500(data_root(a.root, fallback=CHECKOUT_DATA), 'test')
     t = time.perf_counter(); items = [ds[i] for i in range(min(a.n, len(ds)))]; t_load = time.perf_counter() - t
     n_maps = sum(len(it.segmentations) for it in items)
     t = time.perf_counter(); preds = [predict(it.image(), a.method) for it in items]; t_pred = time.perf_counter() - t
@@ -71,7 +70,7 @@ def main():
     print(f'reference (per-segment masks) on {k} images: {1000 * t_ref / k:.0f} ms per image vs {1000 * t_fast / k:.1f} ms '
           f'(x{t_ref / t_fast:.0f} faster, max |difference of IoU sums| {diff:.1e})')
 
-    print('scores: ' + ', '.join(f'{n} {res[n]:.4f}' for n in ('all', 'fine', 'coarse', 'mean', 'covering', 'pri', 'voi')))
+    print('scores: ' + ', '.join(f'{n} {res[n]:.4f}' for n in M.BSDS_COLUMNS))
     if a.method == 'felzenszwalb' and len(items) == 200:
         print('Felzenszwalb (measured): ' + ', '.join(f'{n} {v:.3f} (diff {res[n] - v:+.4f})' for n, v in FELZ_TEST.items()))
 

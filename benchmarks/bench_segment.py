@@ -307,7 +307,7 @@ def loop_timings(preps, cfg, iters, ref1, ref2, compile_, repeat):
     "Seconds per image-iteration of the loop variants on prepared images (same size), with ratios to the baseline."
     import torch
     import importlib
-    S, Bt = importlib.import_module('dynaguide.segment'), importlib.import_module('dynaguide.batch')   # the package exports functions of these names
+    S, Bt = importlib.import_module('dynaguide.segment'), importlib.import_module('dynaguide.multi_image')   # the package exports functions of these names
     from dynaguide.model import DynaCNN, conv_flops
     c = copy.copy(cfg); c.min_labels, c.patience, c.max_iter = 0, None, iters
     h, w = preps[0].xs.shape[-2:]
@@ -403,7 +403,7 @@ def save_speed(out, variants, phases, meta):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--root', default=os.environ.get('DYNAGUIDE_DATA', str(Path(__file__).resolve().parents[2] / 'shared' / 'data')))
+    ap.add_argument('--root', default=None, help='data root (default: the environment variable DYNAGUIDE_DATA, else ../shared/data beside the checkout)')
     ap.add_argument('--cap', type=int, default=2, help='most iterations actually run for the paper settings (time projected to 1000)')
     ap.add_argument('--n-paper', type=int, default=1, help='images for the (capped) paper-settings run')
     ap.add_argument('--n', type=int, default=2, help='images for the cpu-profile run')
@@ -420,13 +420,15 @@ def main():
     ap.add_argument('--cpu-images', type=int, default=0, help='with --compare: also the cpu profile on this many BSDS500 test images, fp32 and auto')
     ap.add_argument('--cpu-threads', type=int, nargs='+', default=[1], help='threads for the --cpu-images rows (e.g. 1 2)')
     a = ap.parse_args()
+    from dynaguide.core import CHECKOUT_DATA, data_root
+    a.root = str(data_root(a.root, fallback=CHECKOUT_DATA))
     if a.compare:
         compare(a)
         for th in a.cpu_threads if a.cpu_images else ():
             print(f'\n== cpu profile per image, first {a.cpu_images} BSDS500 test images, {th} thread(s)'); cpu_images(a, th)
         return
     test = Path(a.root) / 'BSDS500' / 'images' / 'test'
-    if not test.is_dir(): sys.exit(f'BSDS500 test images not found under {a.root} (pass --root or set DYNAGUIDE_DATA)')
+    if not test.is_dir(): sys.exit(f'BSDS500 test images not found under {a.root} ')
     import torch
     from dynaguide.data import read_bsds_mat
     from dynaguide.data import image_size

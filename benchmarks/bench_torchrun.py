@@ -15,13 +15,15 @@ from PIL import Image
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--root', default=os.environ.get('DYNAGUIDE_DATA', str(Path(__file__).resolve().parents[2] / 'shared' / 'data')))
+    ap.add_argument('--root', default=None, help='data root (default: the environment variable DYNAGUIDE_DATA, else ../shared/data beside the checkout)')
     ap.add_argument('--n', type=int, default=20)
     ap.add_argument('--procs', type=int, default=2)
     ap.add_argument('--out', help='also write tables/speed_torchrun_cpu.* under this folder (e.g. results)')
     a = ap.parse_args()
+    from dynaguide.core import CHECKOUT_DATA, data_root
+    a.root = str(data_root(a.root, fallback=CHECKOUT_DATA))
     val = Path(a.root) / 'BSDS500' / 'images' / 'val'
-    if not val.is_dir(): sys.exit(f'BSDS500 val images not found under {a.root} (pass --root or set DYNAGUIDE_DATA)')
+    if not val.is_dir(): sys.exit(f'BSDS500 val images not found under {a.root} ')
     bin_ = Path(sys.executable).parent
     work = Path(tempfile.mkdtemp(prefix='bench_torchrun_'))
     src = work / 'in'; src.mkdir()

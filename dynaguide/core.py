@@ -17,8 +17,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # %% auto #0
 __all__ = ['ImageLike', 'TMP_TAG', 'META_KEY', 'CHECKOUT_DATA', 'ImageReadError', 'array_to_float', 'load_image', 'get_device',
            'image_to_tensor', 'seed_everything', 'is_temp_file', 'atomic_path', 'write_text_atomic', 'save_png',
-           'png_meta', 'save_labels', 'load_labels', 'data_root', 'versions', 'markdown_table', 'save_table',
-           'label_overlay']
+           'png_meta', 'save_labels', 'load_labels', 'data_root', 'dist_env', 'versions', 'markdown_table',
+           'table_markdown', 'save_table', 'label_overlay']
 
 # %% ../nbs/00_core.ipynb #2e8b40e3
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
@@ -231,6 +231,16 @@ def data_root(root: str | os.PathLike | None = None, fallback: str | os.PathLike
     if missing_ok: return None
     raise FileNotFoundError(f'data root {p} is not a directory (pass root=... or set DYNAGUIDE_DATA)')
 
+# %% ../nbs/00_core.ipynb #00f55cca
+def dist_env() -> tuple[int, int]:
+    "This process's (rank, world size) from the launcher's `RANK` and `WORLD_SIZE`; (0, 1) without a launcher."
+    r, w = os.environ.get('RANK'), os.environ.get('WORLD_SIZE')
+    try: rank, world = int(r or 0), int(w or 1)
+    except ValueError: raise ValueError(f'RANK={r!r} and WORLD_SIZE={w!r} must be whole numbers') from None
+    if world > 1 and r is None: raise ValueError(f'WORLD_SIZE={world} without RANK: start the processes with torchrun')
+    if not 0 <= rank < world: raise ValueError(f'RANK={rank} is not in 0..{world - 1} (WORLD_SIZE={world})')
+    return rank, world
+
 # %% ../nbs/00_core.ipynb #3a19bf7c
 def versions() -> dict:
     "Versions of Python, the platform and the main packages, for provenance."
@@ -246,16 +256,37 @@ def _fmt(v: Any, digits: int) -> str:
     if isinstance(v, (float, np.floating)): return 'nan' if np.isnan(v) else f'{v:.{digits}f}'
     return '' if v is None else str(v)
 
+def _md_columns(keys: Sequence[str], columns: Sequence[str] | None = None) -> tuple[list[str], dict[str, str]]:
+    "The Markdown columns among `keys` (`columns`, else every key but `X range` and merged `X sd`) and {`X`: `X sd`} to merge."
+    cols = list(columns) if columns is not None else [k for k in keys if not k.endswith(' range') and not (k.endswith(' sd') and k[:-3] in keys)]
+    return cols, {c: f'{c} sd' for c in cols if f'{c} sd' in keys and f'{c} sd' not in cols}
+
+def _md_cell(r: dict, c: str, sd: str | None, digits: int) -> str:
+    "One Markdown cell: the value, with ` ± sd` when `sd` names a column holding a number."
+    v, s = _fmt(r.get(c), digits), r.get(sd) if sd else None
+    if isinstance(s, (float, int, np.floating, np.integer)) and not isinstance(s, bool) and not np.isnan(s) and v: v += f' ± {_fmt(float(s), digits)}'
+    return v.replace('|', '/')
+
 def markdown_table(rows: Sequence[dict], columns: Sequence[str] | None = None, digits: int = 3) -> str:
-    "Rows of dicts as a GitHub Markdown table."
-    cols = list(columns or dict.fromkeys(k for r in rows for k in r))
-    lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
-    lines += ['| ' + ' | '.join(_fmt(r.get(c), digits).replace('|', '/') for c in cols) + ' |' for r in rows]
+    "Rows of dicts as a GitHub Markdown table: `X` and `X sd` in one cell `mean ± sd`; `X range` left out unless in `columns`."
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    cols, sds = _md_columns(keys, columns)
+    lines = ['| ' + ' | '.join(f'{c} ± sd' if c in sds else c for c in cols) + ' |', '|' + '---|' * len(cols)]
+    lines += ['| ' + ' | '.join(_md_cell(r, c, sds.get(c), digits) for c in cols) + ' |' for r in rows]
     return '\n'.join(lines) + '\n'
 
-def save_table(rows: Sequence[dict], stem: str | os.PathLike, params: dict | None = None,
-               title: str = '', digits: int = 3, extra: dict | None = None) -> dict[str, Path]:
-    "Write `rows` to `stem`.csv, .md and .json (with `params`, `versions()` and a timestamp); return the paths."
+def table_markdown(rows: Sequence[dict], title: str = '', digits: int = 3, columns: Sequence[str] | None = None,
+                   notes: Sequence[str] = ()) -> str:
+    "The Markdown file of a table: title, `markdown_table`, the columns it leaves to the CSV and JSON, then `notes` (paragraphs)."
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    cols, sds = _md_columns(keys, columns)
+    left = [k for k in keys if k not in cols and k not in sds.values()]
+    paras = ([f"Also in the CSV and JSON: {', '.join(left)}."] if left else []) + [n for n in notes if n]
+    return (f'## {title}\n\n' if title else '') + markdown_table(rows, cols, digits) + ''.join(f'\n{p}\n' for p in paras)
+
+def save_table(rows: Sequence[dict], stem: str | os.PathLike, params: dict | None = None, title: str = '', digits: int = 3,
+               extra: dict | None = None, md_columns: Sequence[str] | None = None, notes: Sequence[str] = ()) -> dict[str, Path]:
+    "Write `rows` to `stem`.csv and .json (every column; the JSON with `params`, `versions()`, a timestamp) and .md (`table_markdown`)."
     stem = Path(stem); stem.parent.mkdir(parents=True, exist_ok=True)
     cols = list(dict.fromkeys(k for r in rows for k in r))
     paths = {ext: stem.with_suffix('.' + ext) for ext in ('csv', 'md', 'json')}
@@ -263,8 +294,7 @@ def save_table(rows: Sequence[dict], stem: str | os.PathLike, params: dict | Non
     w = csv.DictWriter(buf, fieldnames=cols); w.writeheader()
     for r in rows: w.writerow({c: r.get(c) for c in cols})
     with atomic_path(paths['csv']) as t: t.write_bytes(buf.getvalue().encode())
-    md = (f'## {title}\n\n' if title else '') + markdown_table(rows, cols, digits)
-    write_text_atomic(paths['md'], md)
+    write_text_atomic(paths['md'], table_markdown(rows, title, digits, md_columns, notes))
     meta = {'title': title, 'created': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
             'params': params or {}, 'versions': versions(), 'rows': list(rows), **(extra or {})}
     write_text_atomic(paths['json'], json.dumps(meta, indent=1, default=_json_default))

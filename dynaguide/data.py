@@ -27,6 +27,7 @@ class DatasetError(ValueError):
 
 IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff')
 
+# %% ../nbs/01_data.ipynb #c7fbaa2e
 def _need_dir(p: Path, what: str) -> Path:
     "`p` if it is a directory, else a FileNotFoundError saying what was expected there."
     if not p.is_dir(): raise FileNotFoundError(f'{p}: directory not found (expected {what})')
@@ -42,6 +43,7 @@ def _list_files(d: Path, exts: Sequence[str]) -> list[Path]:
     return sorted((p for p in d.iterdir() if p.is_file() and not p.name.startswith('.') and p.suffix.lower() in exts),
                   key=lambda p: p.name)
 
+# %% ../nbs/01_data.ipynb #6d99d66b
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     "(H, W) of an image file as `load_image` returns it (EXIF rotation applied), read from the header only."
     p = Path(path)
@@ -121,6 +123,7 @@ class BSDSItem:
     segmentations: list[np.ndarray]
     def image(self) -> np.ndarray: return load_image(self.image_path)
 
+# %% ../nbs/01_data.ipynb #723c16af
 class BSDS500(Dataset):
     "BSDS500 split (`train`, `val`, `test`) in the official layout, sorted by image id."
     name = 'BSDS500'
@@ -182,6 +185,7 @@ class SaliencyItem:
     mask: np.ndarray
     def image(self) -> np.ndarray: return load_image(self.image_path)
 
+# %% ../nbs/01_data.ipynb #39efde11
 class SaliencyPairs(Dataset):
     "Images in `image_dir` paired by file stem with masks in `mask_dir`, sorted by id."
     def __init__(self, image_dir: str | os.PathLike, mask_dir: str | os.PathLike, name: str = 'folder',
@@ -303,6 +307,7 @@ class BoxItem:
     truncated: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     def image(self) -> np.ndarray: return load_image(self.image_path)
 
+# %% ../nbs/01_data.ipynb #718f4209
 def read_voc_xml(path: str | os.PathLike) -> dict:
     "Parse a VOC annotation: `size` (H, W), `boxes` (N, 4) `[x0, y0, x1, y1)`, `labels`, `difficult`, `truncated`."
     p = _need_file(Path(path), 'a VOC Annotations/<id>.xml file')
@@ -321,6 +326,7 @@ def read_voc_xml(path: str | os.PathLike) -> dict:
     return dict(size=hw, boxes=np.array(boxes, np.float64).reshape(-1, 4), labels=labels,
                 difficult=np.array(diff, bool), truncated=np.array(trunc, bool))
 
+# %% ../nbs/01_data.ipynb #c6e154d4
 class VOCDetection(Dataset):
     "PASCAL VOC detection split (`ImageSets/Main/{split}.txt`) with all boxes, in the split file's order."
     def __init__(self, root=None, year: str = '2007', split: str = 'trainval'):
@@ -398,6 +404,7 @@ def _read_id_list(path: Path, what: str) -> list[str]:
     _need_file(path, what)
     return [Path(l.strip()).stem for l in path.read_text().splitlines() if l.strip()]
 
+# %% ../nbs/01_data.ipynb #72703072
 class COCOStuff27(Dataset):
     "COCO-Stuff-27 images of a curated list, in the list's order."
     def __init__(self, root=None, split: str = 'val', image_list: str | os.PathLike | None = None):
@@ -438,6 +445,7 @@ def _coco_boxes_pycocotools(ann_file: Path, wanted: set[int]) -> tuple[dict, dic
     anns = {i: coco.loadAnns(coco.getAnnIds(imgIds=[i], iscrowd=False)) for i in ids}
     return imgs, anns
 
+# %% ../nbs/01_data.ipynb #8c014934
 class COCO20k(Dataset):
     "COCO20k: the LOST list of COCO train2014 images with their non-crowd boxes, in the list's order."
     name = 'COCO20k'

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['LABEL0_RULES', 'N_THRESHOLDS', 'BETA2', 'relabel_connected', 'Contingency', 'contingency', 'best_iou',
+__all__ = ['LABEL0_RULES', 'BSDS_COLUMNS', 'N_THRESHOLDS', 'BETA2', 'relabel_connected', 'Contingency', 'contingency', 'best_iou',
            'covering_from', 'rand_index_from', 'voi_from', 'segmentation_covering', 'rand_index',
            'variation_of_information', 'BSDSScore', 'score_bsds', 'reduce_bsds', 'human_agreement_bsds',
            'BestMatchScore', 'score_voc', 'reduce_best_match', 'HungarianScore', 'score_hungarian', 'reduce_hungarian',
@@ -58,6 +58,7 @@ class Contingency:
     @property
     def total(self) -> int: return int(self.area_a.sum())
 
+# %% ../nbs/02_metrics.ipynb #05b525fc
 def _ids(x: np.ndarray) -> tuple[np.ndarray, int]:
     "Non-negative int64 ids of a 1-D label array and their range: the labels themselves when small, else compacted."
     if x.size == 0: return x.astype(np.int64), 0
@@ -83,6 +84,7 @@ def contingency(a: np.ndarray, b: np.ndarray, valid: np.ndarray | None = None) -
     if valid is not None: v = np.asarray(valid).ravel(); a, b = a[v], b[v]
     return _table(*_ids(a), *_ids(b))
 
+# %% ../nbs/02_metrics.ipynb #7cb4c7f8
 def best_iou(t: Contingency) -> np.ndarray:
     "For every segment present in map a (in label order), the best IoU over the segments of map b (many-to-one allowed)."
     if t.n.size == 0: return np.zeros(0)
@@ -137,6 +139,7 @@ class BSDSScore:
         return dict(id=self.id, all=a, fine=f, coarse=c, mean=(a + f + c) / 3, covering=float(np.mean(self.covering)),
                     pri=float(np.mean(self.ri)), voi=float(np.mean(self.voi)), n_pred=self.n_pred, n_annotators=len(self.n_segments))
 
+# %% ../nbs/02_metrics.ipynb #0b33ba0c
 LABEL0_RULES = ('segment', 'benchmark')
 
 def score_bsds(pred: np.ndarray, gts: Sequence[np.ndarray], id: str = '', connectivity: int | None = 8,
@@ -167,6 +170,9 @@ def score_bsds(pred: np.ndarray, gts: Sequence[np.ndarray], id: str = '', connec
         tr = t if same else _table(g, ng, pr, npr)
         cov.append(covering_from(tr)); ri.append(rand_index_from(tr)); voi.append(voi_from(tr))
     return BSDSScore(id, n_pred, nseg, sums, int(np.argmax(nseg)), int(np.argmin(nseg)), cov, ri, voi, int(p.size))
+
+# %% ../nbs/02_metrics.ipynb #18101b07
+BSDS_COLUMNS = ('all', 'fine', 'coarse', 'mean', 'covering', 'pri', 'voi')
 
 def reduce_bsds(scores: Sequence[BSDSScore]) -> dict:
     "Dataset numbers: pooled All / Fine / Coarse and their Mean, covering (pixel-pooled), PRI and VoI (image means)."
@@ -233,6 +239,7 @@ class HungarianScore:
     def acc(self) -> float: return float(self.tp.sum() / self.n_valid) if self.n_valid else float('nan')
     def row(self) -> dict: return dict(id=self.id, miou=self.miou, acc=self.acc, n_valid=self.n_valid)
 
+# %% ../nbs/02_metrics.ipynb #6444f3f7
 def score_hungarian(pred: np.ndarray, gt: np.ndarray, n_classes: int, id: str = '') -> HungarianScore:
     "Match the clusters of `pred` to the classes 0..n_classes-1 of `gt` (others ignored) and count TP, FP, FN per class."
     from scipy.optimize import linear_sum_assignment
@@ -248,6 +255,7 @@ def score_hungarian(pred: np.ndarray, gt: np.ndarray, n_classes: int, id: str = 
     fn = hist.sum(1) - tp
     return HungarianScore(id, tp, fp, fn, int(valid.sum()))
 
+# %% ../nbs/02_metrics.ipynb #9bb1a01a
 def reduce_hungarian(scores: Sequence[HungarianScore]) -> dict:
     "Both reductions: per-image means (`miou_per_image`, `acc_per_image`) and dataset sums (`miou_summed`, `acc_summed`)."
     sc = [s for s in scores if s.n_valid]
@@ -291,6 +299,7 @@ def resize_bilinear(pred: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if p.shape == tuple(shape): return p
     return cv2.resize(p, (int(shape[1]), int(shape[0])), interpolation=cv2.INTER_LINEAR)
 
+# %% ../nbs/02_metrics.ipynb #591d27a1
 def _as_soft(pred, what: str = 'prediction') -> np.ndarray:
     "A soft (H, W) map in [0, 1] as float64 (bool accepted)."
     p = np.asarray(pred.detach().cpu().numpy() if hasattr(pred, 'detach') else pred)
@@ -308,6 +317,7 @@ def _thresholds_below(p: np.ndarray, t: np.ndarray) -> np.ndarray:
     idx += tt[idx] < p
     return idx
 
+# %% ../nbs/02_metrics.ipynb #cf186fbd
 def f_curve(pred: np.ndarray, gt: np.ndarray, n_thresholds: int = N_THRESHOLDS, beta2: float = BETA2) -> np.ndarray:
     "F_beta of `pred > t` against boolean `gt` for t = k / n_thresholds, k = 0..n_thresholds-1."
     t = (np.arange(n_thresholds) / n_thresholds).astype(np.float32)
@@ -322,6 +332,7 @@ def f_curve(pred: np.ndarray, gt: np.ndarray, n_thresholds: int = N_THRESHOLDS, 
     with np.errstate(invalid='ignore', divide='ignore'): f = (1 + beta2) * prec * rec / (beta2 * prec + rec)
     return np.nan_to_num(f, nan=0.0)
 
+# %% ../nbs/02_metrics.ipynb #0d35a333
 @dataclass
 class SaliencyScore:
     "Per-image saliency record: accuracy, IoU and MAE at 0.5, and the F curve over the thresholds."
@@ -343,6 +354,7 @@ def score_saliency(pred: np.ndarray, gt: np.ndarray, id: str = '', n_thresholds:
     return SaliencyScore(id, float((b == g).mean()), float((b & g).sum() / union) if union else 1.0,
                          float(np.abs(p - g).mean()), f_curve(p, g, n_thresholds, beta2))
 
+# %% ../nbs/02_metrics.ipynb #af462595
 def reduce_saliency(scores: Sequence[SaliencyScore]) -> dict:
     "Dataset Acc, IoU, MAE (image means), maxF (mean F per threshold, then max), maxF_per_image (max per image, then mean)."
     if not scores: raise ValueError('no scored images')
@@ -365,6 +377,7 @@ def mask_to_box(mask: np.ndarray, connectivity: int = 8, threshold: float = 0.5)
     s = sl[int(np.argmax(areas))]
     return np.array([s[1].start, s[0].start, s[1].stop, s[0].stop], np.float64)
 
+# %% ../nbs/02_metrics.ipynb #6b808d0b
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     "IoU of one `[x0, y0, x1, y1]` box with each of (N, 4) boxes, in continuous coordinates."
     b = np.asarray(box, np.float64); bs = np.asarray(boxes, np.float64).reshape(-1, 4)
@@ -374,6 +387,7 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     union = (b[2] - b[0]) * (b[3] - b[1]) + (bs[:, 2] - bs[:, 0]) * (bs[:, 3] - bs[:, 1]) - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
+# %% ../nbs/02_metrics.ipynb #f71e6300
 @dataclass
 class CorLocScore:
     "Per-image CorLoc record: the predicted box (None if the mask is empty), its best IoU and whether it is correct."
@@ -394,6 +408,7 @@ def score_corloc(pred: np.ndarray, gt_boxes: np.ndarray, id: str = '', iou_thres
     iou = float(box_iou(box, gb).max()) if box is not None and len(gb) else 0.0
     return CorLocScore(id, box, iou, iou >= iou_threshold)
 
+# %% ../nbs/02_metrics.ipynb #2c35ae7c
 def reduce_corloc(scores: Sequence[CorLocScore]) -> dict:
     "CorLoc = fraction of images whose box is correct."
     if not scores: raise ValueError('no scored images')

@@ -4,8 +4,8 @@ earlier or later would help, and how K and the number of connected segments evol
     python experiments/curve_val.py lab-kmeans 60 [--n 4]
 
 Runs are deterministic (same seed), so a run capped at N iterations is the first N iterations of a longer one."""
-import argparse, os
-from pathlib import Path
+import argparse
+from dynaguide.core import CHECKOUT_DATA, data_root
 from dynaguide.data import BSDS500
 from dynaguide.metrics import score_bsds, reduce_bsds, relabel_connected
 from dynaguide.segment import segment
@@ -13,9 +13,9 @@ from dynaguide.guidance import compute_guidance
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument('guidance'); ap.add_argument('beta', type=float); ap.add_argument('--n', type=int, default=4)
-ap.add_argument('--root', default=os.environ.get('DYNAGUIDE_DATA', str(Path(__file__).resolve().parents[2] / 'shared' / 'data')))
+ap.add_argument('--root', default=None, help='data root (default: the environment variable DYNAGUIDE_DATA, else ../shared/data beside the checkout)')
 a = ap.parse_args()
-ds = BSDS500(a.root, 'val'); items = [ds[i] for i in range(a.n)]
+ds = BSDS500(data_root(a.root, fallback=CHECKOUT_DATA), 'val'); items = [ds[i] for i in range(a.n)]
 Ns = [1, 5, 10, 20, 40, 80]
 sc, K, comps, gs, gcomps, glabels = {n: [] for n in Ns}, {n: [] for n in Ns}, {n: [] for n in Ns}, [], [], []
 for it in items:

@@ -4,27 +4,22 @@
 
 The attention maps of each (image, size, blocks) are computed once and merged at every threshold. Writes
 --out/val_diffseg-dinov2_grid.{csv,md,json} (All / Fine / Coarse / Mean and the median segment count)."""
-import argparse, os, time
-os.environ.setdefault('OPENBLAS_NUM_THREADS', '1'); os.environ.setdefault('OMP_NUM_THREADS', '1')
+import time
 from pathlib import Path
-import numpy as np, torch
+from _common import val_parser, val_images   # sets one BLAS thread before numpy loads
+import numpy as np
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--root', default=os.environ.get('DYNAGUIDE_DATA', str(Path(__file__).resolve().parents[2] / 'shared' / 'data')))
-    ap.add_argument('--n', type=int, default=10); ap.add_argument('--out', default='results/tuning')
+    ap = val_parser(__doc__)
     ap.add_argument('--sizes', default='448,644'); ap.add_argument('--thresholds', default='0.3,0.5,0.7,0.9,1.1')
     ap.add_argument('--layers', default='-1;-4,-3,-2,-1', help='blocks to average, sets separated by ";" (negative: from the end)')
     ap.add_argument('--tag', default='')
     a = ap.parse_args()
-    torch.set_num_threads(1)
-    from dynaguide.core import load_image, save_table
-    from dynaguide.data import BSDS500
+    items, imgs = val_images(a)
+    from dynaguide.core import save_table
     from dynaguide.diffseg import dinov2_attention_maps, diffseg
-    from dynaguide.metrics import score_bsds, reduce_bsds
-    ds = BSDS500(a.root, 'val'); items = [ds[i] for i in range(min(a.n, len(ds)))]
-    imgs = [load_image(it.image_path) for it in items]
+    from dynaguide.metrics import BSDS_COLUMNS, score_bsds, reduce_bsds
     rows = []
     for size in map(int, a.sizes.split(',')):
         for layers in [tuple(int(v) for v in g.split(',')) for g in a.layers.split(';')]:
@@ -35,7 +30,7 @@ def main():
                 sec_m = (time.perf_counter() - t) / len(imgs)
                 recs = [score_bsds(p, it.segmentations, it.id) for p, it in zip(P, items)]
                 m = reduce_bsds(recs)
-                rows.append(dict(size=size, layers=str(layers), kl_threshold=tau, **{c: m[c] for c in ('all', 'fine', 'coarse', 'mean')},
+                rows.append(dict(size=size, layers=str(layers), kl_threshold=tau, **{c: m[c] for c in BSDS_COLUMNS[:4]},
                                  median_labels=float(np.median([len(np.unique(p)) for p in P])), median_segments=float(np.median([r.n_pred for r in recs])),
                                  s_attention=sec, s_merge=sec_m))
                 print(f"size {size} layers {layers} tau {tau}: mean {m['mean']:.3f} labels {rows[-1]['median_labels']:.0f}", flush=True)

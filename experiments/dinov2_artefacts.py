@@ -23,11 +23,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dynaguide.backbones import load_dinov2, fit_size, _key_linear
-from dynaguide.core import image_to_tensor, save_table
+from dynaguide.core import CHECKOUT_DATA, data_root, image_to_tensor, save_table
 from dynaguide.data import saliency_dataset
 from dynaguide.metrics import score_saliency
-from dynaguide.saliency import tokencut, tokencut_affinity, lost, upsample_mask
-from dynaguide.sempart import duts_tr_images
+from dynaguide.object_discovery import tokencut, tokencut_affinity, lost, upsample_mask
+from dynaguide.saliency_head import duts_tr_images
 
 VARIANTS = ('keys', 'keys-centred', 'keys-minus-bias', 'tokens', 'tokens-centred')
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,9 +35,10 @@ ap.add_argument('--set', default='duts-tr', choices=('duts-tr', 'ecssd'))
 ap.add_argument('--n', type=int, default=100)
 ap.add_argument('--variant', action='append', choices=VARIANTS, help='feature variants (default: all)')
 ap.add_argument('--highnorm', type=float, default=2.0, help='a token is high-norm when its pre-LayerNorm norm exceeds this times the image median')
-ap.add_argument('--root', default=os.environ.get('DYNAGUIDE_DATA', str(Path(__file__).resolve().parents[2] / 'shared' / 'data')))
+ap.add_argument('--root', default=None, help='data root (default: the environment variable DYNAGUIDE_DATA, else ../shared/data beside the checkout)')
 ap.add_argument('--out', default=str(Path(__file__).resolve().parents[1] / 'results' / 'tuning'))
 a = ap.parse_args()
+a.root = str(data_root(a.root, fallback=CHECKOUT_DATA))
 if a.n > 100: sys.exit('keep the probe small: --n <= 100')
 torch.set_num_threads(1)
 variants = a.variant or list(VARIANTS)

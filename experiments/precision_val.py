@@ -10,7 +10,7 @@ Per-image results are cached under --out/cache/precision/ (a rerun computes only
 differences that matter: the seed-to-seed spread in fp32 (seed 0 against seed 1) and the precision effect at the same seed (bf16
 against fp32), both as the difference of Mean mIoU and as the mean absolute per-image difference. Writes
 --out/precision_val_<guidance>.{csv,md,json}. Val images only: tuning on test is refused."""
-import argparse, os, sys, time
+import argparse, os, sys
 from pathlib import Path
 import numpy as np
 
@@ -19,7 +19,7 @@ SETTINGS = dict(align='hungarian', beta=60.0, threads=1)   # on top of the `cpu`
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--root', default=os.environ.get('DYNAGUIDE_DATA', str(Path(__file__).resolve().parents[2] / 'shared' / 'data')))
+    ap.add_argument('--root', default=None, help='data root (default: the environment variable DYNAGUIDE_DATA, else ../shared/data beside the checkout)')
     ap.add_argument('--n', type=int, default=20)
     ap.add_argument('--split', default='val')
     ap.add_argument('--guidance', default='dinov2-kmeans')
@@ -34,8 +34,9 @@ def main():
     from dynaguide.metrics import score_bsds, reduce_bsds
     from dynaguide.guidance import compute_guidance
     from dynaguide.segment import segment, cpu_bf16_speedup
-    from dynaguide.core import save_table, versions
+    from dynaguide.core import CHECKOUT_DATA, data_root, save_table, versions
     torch.set_num_threads(1)
+    a.root = str(data_root(a.root, fallback=CHECKOUT_DATA))
     ds = BSDS500(a.root, a.split)
     items = [ds[i] for i in range(min(a.n, len(ds)))]
     cache = Path(a.out) / 'cache' / 'precision'

@@ -9,20 +9,20 @@ Training never opens a mask. Validation reports two numbers per run: the unsuper
 Checkpoints go to --out/cache/<run>/, so a rerun reuses finished runs; --eval-epoch also scores the checkpoints of those
 epochs (one run gives the curve). Held-out features go through the feature cache too (float16, like the training
 features), so reruns of the older EfficientNet runs can differ from their tables in the fourth decimal. --backbone
-dinov2_vits14 takes --feature keys | keys-nobias | tokens (see `dynaguide.saliency.dinov2_readouts`). Extra train_sempart
+dinov2_vits14 takes --feature keys | keys-nobias | tokens (see `dynaguide.object_discovery.dinov2_readouts`). Extra train_sempart
 settings go through --set (e.g. --set crop_views=1). Writes --out/sempart_val_<tag>.{csv,md,json}."""
-import argparse, ast, os, sys, time
+import argparse, ast, sys, time
 from pathlib import Path
 import numpy as np, torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dynaguide.backbones import load_backbone, FeatureCache, cached_features
-from dynaguide.core import save_table
+from dynaguide.core import CHECKOUT_DATA, data_root, save_table
 from dynaguide.data import saliency_dataset
 from dynaguide.metrics import score_saliency, reduce_saliency
-from dynaguide.results import settings_key
-from dynaguide.saliency import tokencut_saliency, refine_saliency, dinov2_readouts, DINOV2_READOUTS
-from dynaguide.sempart import train_kwargs, train_sempart, predict_saliency, sempart_losses, duts_tr_images, _square, load_sempart
+from dynaguide.cache import settings_key
+from dynaguide.object_discovery import tokencut_saliency, refine_saliency, dinov2_readouts, DINOV2_READOUTS
+from dynaguide.saliency_head import train_kwargs, train_sempart, predict_saliency, sempart_losses, duts_tr_images, _square, load_sempart
 
 ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 ap.add_argument('--lr', type=float, action='append', required=True)
@@ -37,9 +37,10 @@ ap.add_argument('--tag', default='')
 ap.add_argument('--backbone', default='effnet_lite0', choices=('effnet_lite0', 'dinov2_vits14'))
 ap.add_argument('--feature', default='keys-nobias', choices=DINOV2_READOUTS, help='DINOv2 readout (ignored for effnet_lite0)')
 ap.add_argument('--eval-epoch', type=int, action='append', default=[], help='also score the checkpoint of this epoch')
-ap.add_argument('--root', default=os.environ.get('DYNAGUIDE_DATA', str(Path(__file__).resolve().parents[2] / 'shared' / 'data')))
+ap.add_argument('--root', default=None, help='data root (default: the environment variable DYNAGUIDE_DATA, else ../shared/data beside the checkout)')
 ap.add_argument('--out', default=str(Path(__file__).resolve().parents[1] / 'results' / 'tuning'))
 a = ap.parse_args()
+a.root = str(data_root(a.root, fallback=CHECKOUT_DATA))
 torch.set_num_threads(1)
 extra = {k: ast.literal_eval(v) for k, v in (s.split('=', 1) for s in a.set)}
 

@@ -1,21 +1,25 @@
-"Shared fixtures: repository paths and the data root (../shared/data unless DYNAGUIDE_DATA says otherwise)."
+"Shared fixtures: repository paths and the data root (`dynaguide.core.data_root`: DYNAGUIDE_DATA, else ../shared/data)."
 import os
 from pathlib import Path
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-REAL = Path(os.environ.get('DYNAGUIDE_DATA') or REPO.parent / 'shared' / 'data')
+from dynaguide.core import CHECKOUT_DATA, data_root
 
-def need(*parts) -> Path:
-    "The data root if REAL/parts is a folder, else skip the test with a message naming the path."
-    p = REAL.joinpath(*parts)
-    if not p.is_dir(): pytest.skip(f'real data not found at {p} (set DYNAGUIDE_DATA)')
-    return REAL
+REPO = Path(__file__).resolve().parents[1]
+NO_DATA = 'no data root: set DYNAGUIDE_DATA or place the data in ../shared/data'
 
 def data_dir() -> Path | None:
     "The data root if it exists, else None."
-    p = Path(os.environ.get('DYNAGUIDE_DATA') or REPO.parent / 'shared' / 'data')
-    return p if p.is_dir() else None
+    return data_root(fallback=CHECKOUT_DATA, missing_ok=True)
+
+REAL = data_dir()
+
+def need(*parts) -> Path:
+    "The data root if REAL/parts is a folder, else skip the test with a message naming the path."
+    if REAL is None: pytest.skip(NO_DATA)
+    p = REAL.joinpath(*parts)
+    if not p.is_dir(): pytest.skip(f'real data not found at {p} (set DYNAGUIDE_DATA)')
+    return REAL
 
 @pytest.fixture
 def repo() -> Path:
@@ -24,7 +28,7 @@ def repo() -> Path:
 @pytest.fixture
 def data() -> Path:
     d = data_dir()
-    if d is None: pytest.skip('no data root: set DYNAGUIDE_DATA or place the data in ../shared/data')
+    if d is None: pytest.skip(NO_DATA)
     return d
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 "Dataset readers: synthetic fixtures in each official layout, and the real data under ../shared/data when present."
 import json, os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ from PIL import Image
 from dynaguide import data as D
 from dynaguide.core import ImageReadError
 
-from conftest import REPO, REAL, need
+from conftest import REAL, need
 
 
 def jpg(path, h, w, seed=0):

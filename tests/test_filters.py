@@ -4,11 +4,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from scipy import ndimage
 
 from conftest import need
 from dynaguide.core import load_image
-from dynaguide.filters import (GuidedFilter, bilateral_solve, fast_guided_upsample, gray_guide, guided_filter)
+from dynaguide.filters import (GuidedFilter, bilateral_solve, fast_guided_upsample, gray_guide, guided_filter,
+                               reference_guided_filter)
 from dynaguide.consistency import crop_zoom, crop_zoom_consistency, sample_crop_boxes
 
 
@@ -30,21 +30,6 @@ def smooth_map(h, w, seed=0, c=1):
     return torch.sigmoid(60 * (F.avg_pool2d(x, 25, 1, 12, count_include_pad=False) - 0.5))
 
 
-def nd_guided_filter(I, p, r, eps):
-    "Float64 reference from the formula, scipy.ndimage window sums divided by true counts: I (k, H, W), p (H, W)."
-    k = I.shape[0]
-    cnt = ndimage.uniform_filter(np.ones(p.shape), 2 * r + 1, mode='constant')
-    m = lambda x: ndimage.uniform_filter(x, 2 * r + 1, mode='constant') / cnt
-    mu, pm = np.stack([m(c) for c in I]), m(p)
-    sig = np.empty(p.shape + (k, k))
-    for i in range(k):
-        for j in range(k): sig[..., i, j] = m(I[i] * I[j]) - mu[i] * mu[j]
-    cov = np.stack([m(I[i] * p) - mu[i] * pm for i in range(k)], -1)
-    a = np.linalg.solve(sig + eps * np.eye(k), cov[..., None])[..., 0]
-    b = pm - (a * np.moveaxis(mu, 0, -1)).sum(-1)
-    return sum(m(a[..., i]) * I[i] for i in range(k)) + m(b)
-
-
 def iou(a, b): return (a & b).sum() / max((a | b).sum(), 1)
 
 
@@ -53,7 +38,7 @@ def test_guided_filter_real_image_matches_float64_reference():
     H, W = img.shape[-2:]
     p = smooth_map(H, W)
     for guide in (gray_guide(img), img):
-        ref = nd_guided_filter(guide[0].double().numpy(), p[0, 0].double().numpy(), 9, 1e-3)
+        ref = reference_guided_filter(guide[0].double().numpy(), p[0, 0].double().numpy(), 9, 1e-3)
         for src in (p, p.clone().requires_grad_()):     # OpenCV window sums, then the differentiable torch path
             out = guided_filter(guide, src)[0, 0].detach().double().numpy()
             assert np.abs(out - ref).max() < 1e-5

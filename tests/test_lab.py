@@ -74,7 +74,7 @@ def test_jupyter_lab_serves_the_notebooks_with_the_dynaguide_kernel(tmp_path):
         assert get(f'{base}/api/contents')[0] == 403                            # without the token: refused
         status, body = get(f'{base}/api/contents?token={token}')
         names = {c['name'] for c in json.loads(body)['content']}
-        assert status == 200 and {'00_core.ipynb', '14_figures.ipynb', 'paper'} <= names   # rooted at nbs/
+        assert status == 200 and {'00_core.ipynb', '17_figures.ipynb', 'paper'} <= names   # rooted at nbs/
         specs = json.loads(get(f'{base}/api/kernelspecs?token={token}')[1])
         assert specs['default'] == 'dynaguide'
         argv = specs['kernelspecs']['dynaguide']['spec']['argv']

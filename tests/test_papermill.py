@@ -27,6 +27,9 @@ def test_bsd500_runs_under_papermill(tmp_path, data):
     assert len(human) == 1 and 0 < human[0]['mean'] < 1
     for r in ours:   # every DynaGuide row is compared with its own guidance alone on the same images
         if r['kind'] == 'segment' and r['guidance']: assert abs(r['gain_over_guidance'] - (r['mean'] - r['guidance_mean'])) < 1e-12
+    from dynaguide.tables import BSDS500_TABLE
+    md = (tmp_path / 'res' / 'tables' / 'bsd500_smoke.md').read_text().splitlines()
+    assert md[2] == '| ' + ' | '.join(BSDS500_TABLE.md_columns) + ' |' and any(l.startswith('| human agreement') for l in md)   # a readable table
     assert (tmp_path / 'res' / 'figures' / 'bsd500_smoke.png').exists() and (tmp_path / 'res' / 'figures' / 'bsd500_gain_segments_smoke.png').exists()
 
 

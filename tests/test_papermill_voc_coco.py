@@ -67,21 +67,23 @@ def execute(name, tmp_path, **params):
     return ''.join(''.join(o.get('text', '')) for c in nb['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []))
 
 
-def ours_and_quoted(meta):
+def smoke_table(name, tmp_path, root):
+    "Run nbs/paper/<name>.ipynb's smoke profile on `root` and check what every table has; the output folder, our rows, the quoted rows."
+    res = tmp_path / 'res'
+    execute(name, tmp_path, profile='smoke', root=str(root), out_dir=str(res))
+    for ext in ('csv', 'md', 'json'): assert (res / 'tables' / f'{name}_smoke.{ext}').exists(), ext
+    assert (res / 'figures' / f'{name}_smoke.png').exists()
+    meta = json.loads((res / 'tables' / f'{name}_smoke.json').read_text())
+    assert meta['params']['profile'] == 'smoke' and meta['not_run'] == [] and meta['skipped_guidance'] == {}
     ours = [r for r in meta['rows'] if r['kind'] != 'quoted']
     quoted = [r for r in meta['rows'] if r['kind'] == 'quoted']
     assert all('quoted from the DynaGuide paper' in r['note'] and r['method'].endswith('(quoted)') for r in quoted)
     assert all('quoted' not in r['note'] and 'profile smoke' in r['note'] and r['settings'] for r in ours)
-    return ours, quoted
+    return res, ours, quoted
 
 
 def test_voc_smoke_under_papermill(tmp_path, voc_root):
-    res = tmp_path / 'res'
-    execute('voc', tmp_path, profile='smoke', root=str(voc_root), out_dir=str(res))
-    for ext in ('csv', 'md', 'json'): assert (res / 'tables' / f'voc_smoke.{ext}').exists(), ext
-    meta = json.loads((res / 'tables' / 'voc_smoke.json').read_text())
-    assert meta['params']['profile'] == 'smoke' and meta['not_run'] == [] and meta['skipped_guidance'] == {}
-    ours, quoted = ours_and_quoted(meta)
+    res, ours, quoted = smoke_table('voc', tmp_path, voc_root)
     names = {r['method'] for r in ours}
     assert {'felzenszwalb alone', 'slic alone', 'DynaGuide + felzenszwalb', 'DynaGuide + slic', 'DynaGuide + felzenszwalb, beta 60',
             'kanezaki', 'dynaseg-scf', 'dynaseg-fsf'} <= names, names
@@ -94,16 +96,12 @@ def test_voc_smoke_under_papermill(tmp_path, voc_root):
         'DynaSeg-SCF (quoted)': .396, 'DynaGuide + DiffSeg (quoted)': .474, 'DynaGuide + SegFormer (quoted)': .481}
     md = (res / 'tables' / 'voc_smoke.md').read_text()
     assert 'DynaGuide + felzenszwalb' in md and 'Kim & Kanezaki (quoted)' in md
-    assert (res / 'figures' / 'voc_smoke.png').exists()
+    from dynaguide.tables import VOC_TABLE
+    assert md.splitlines()[2] == '| ' + ' | '.join(VOC_TABLE.md_columns) + ' |'   # a readable table; the CSV has every column
 
 
 def test_coco_smoke_under_papermill(tmp_path, coco_root):
-    res = tmp_path / 'res'
-    execute('coco', tmp_path, profile='smoke', root=str(coco_root), out_dir=str(res))
-    for ext in ('csv', 'md', 'json'): assert (res / 'tables' / f'coco_smoke.{ext}').exists(), ext
-    meta = json.loads((res / 'tables' / 'coco_smoke.json').read_text())
-    assert meta['params']['profile'] == 'smoke' and meta['not_run'] == [] and meta['skipped_guidance'] == {}
-    ours, quoted = ours_and_quoted(meta)
+    _, ours, quoted = smoke_table('coco', tmp_path, coco_root)
     names = {r['method'] for r in ours}
     assert {'felzenszwalb alone', 'slic alone', 'DynaGuide + felzenszwalb', 'DynaGuide + slic', 'kanezaki', 'dynaseg-scf', 'dynaseg-fsf'} <= names
     for m in names:   # both reductions for every method, each saying which of the paper's rows it matches
@@ -118,7 +116,6 @@ def test_coco_smoke_under_papermill(tmp_path, coco_root):
     q = {r['method']: r for r in quoted}
     assert q['DynaGuide + SegFormer (quoted)']['coco_all_miou'] == pytest.approx(.5238) and q['DiffSeg alone (quoted)']['coco_all_miou'] is None
     assert all(r['reduction'] for r in quoted)
-    assert (res / 'figures' / 'coco_smoke.png').exists()
 
 
 @pytest.mark.parametrize('name,what', [('voc', 'VOCdevkit/VOC2012'), ('coco', 'cocostuff/images/val2017')])

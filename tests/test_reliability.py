@@ -293,7 +293,7 @@ class Payload:
 
 
 def test_malicious_checkpoint_is_refused(tmp_path):
-    from dynaguide.sempart import load_sempart
+    from dynaguide.saliency_head import load_sempart
     marker = tmp_path / 'ran'
     torch.save(dict(head={}, config={}, log=[], epoch=1, x=Payload(str(marker))), tmp_path / 'epoch_001.pt')
     with pytest.raises(ValueError, match='loads safely'): load_sempart(tmp_path / 'epoch_001.pt')

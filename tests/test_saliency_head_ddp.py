@@ -10,7 +10,7 @@ BIN = Path(sys.executable).parent
 SCRIPT = '''
 import os, sys, torch
 from dynaguide.backbones import load_backbone
-from dynaguide.sempart import train_sempart, duts_tr_images
+from dynaguide.saliency_head import train_sempart, duts_tr_images
 root, out = sys.argv[1:3]
 torch.set_num_threads(1)
 run = train_sempart(duts_tr_images(root, 8), load_backbone('effnet_lite0', device='cpu'), out + '/ckpt', epochs=2, feature_cache=out + '/feats',
