@@ -464,6 +464,31 @@ def _plan_ranks(files: list[Path], out: Path, cfg: SegmentConfig, run: dict, sta
     recs = {m['stem']: m['record'] for m in ours.values() if m['kind'] == 'labels'}
     return dict(cfg=cfg, jobs=jobs, skipped=skipped, recs=recs, started=_now())
 
+def _shared_plan(files: list[Path], out: Path, cfg: SegmentConfig, run: dict, stack: ExitStack, g, rank: int) -> dict:
+    "Rank 0's plan on every rank; rank 0's setup error raised on every rank (as itself on rank 0, with its reason elsewhere)."
+    plan = err = None
+    if rank == 0:
+        try: plan = _plan_ranks(files, out, cfg, run, stack)
+        except Exception as e:                       # every rank stops, with rank 0's reason
+            setup = isinstance(e, _SETUP_ERRORS)
+            why = e.args[0] if isinstance(e, KeyError) and e.args else str(e) if setup else f'{type(e).__name__}: {e}'
+            err, plan = e, ('error', setup, why)
+    plan = _bcast(plan, g)
+    if err is not None: raise err
+    if isinstance(plan, tuple): raise (ValueError if plan[1] else RuntimeError)(f'rank 0: {plan[2]}')
+    return plan
+
+def _merge_ranks(out: Path, run: dict, plan: dict, parts: list, failed: list | None, world: int) -> tuple[list[dict], list]:
+    "Rank 0 after the gather: the one run.json of the run from every rank's records and failures; this run's records and failures."
+    jobs = plan['jobs']
+    new = {s: r for rc, _, _ in parts for s, r in rc.items()}
+    at = {str(j['input']): i for i, j in enumerate(jobs)}
+    failures = list(failed or []) + sorted((f for _, fl, _ in parts for f in fl), key=lambda f: at.get(f[0], len(at)))
+    write_text_atomic(out / RUN_RECORD, _run_json(run, 'complete' if not failures else 'complete with failures', plan['started'],
+                                                  jobs, {**plan['recs'], **new}, failures, plan['skipped'], world_size=world,
+                                                  ranks=[info for _, _, info in parts]))
+    return [new[j['stem']] for j in jobs if j['stem'] in new], failures
+
 def _run_ranks(files: list[Path], out: Path, cfg: SegmentConfig, run: dict, failed: list | None, progress: bool,
                rank: int, world: int) -> tuple[list[dict], list[tuple[str, str]]]:
     "`run_segment` as rank `rank` of `world`: rank 0 plans for all, each rank segments its share into its own record, rank 0 writes run.json."
@@ -471,16 +496,7 @@ def _run_ranks(files: list[Path], out: Path, cfg: SegmentConfig, run: dict, fail
     if run['dev'].startswith('cuda:'): torch.cuda.set_device(torch.device(run['dev']))
     with ExitStack() as stack:
         g = stack.enter_context(rank_group())
-        plan = err = None
-        if rank == 0:
-            try: plan = _plan_ranks(files, out, cfg, run, stack)
-            except Exception as e:                   # every rank stops, with rank 0's reason
-                setup = isinstance(e, _SETUP_ERRORS)
-                why = e.args[0] if isinstance(e, KeyError) and e.args else str(e) if setup else f'{type(e).__name__}: {e}'
-                err, plan = e, ('error', setup, why)
-        plan = _bcast(plan, g)
-        if err is not None: raise err
-        if isinstance(plan, tuple): raise (ValueError if plan[1] else RuntimeError)(f'rank 0: {plan[2]}')
+        plan = _shared_plan(files, out, cfg, run, stack, g, rank)
         _settle(run, plan['cfg'], progress, f'rank {rank} of {world}: ')
         jobs = plan['jobs']
         todo = [j for j in jobs if not j['done']]
@@ -500,14 +516,7 @@ def _run_ranks(files: list[Path], out: Path, cfg: SegmentConfig, run: dict, fail
                 flush('interrupted'); raise
         flush('complete' if not fails else 'complete with failures')
         parts, failures = _gather((recs, fails, dict(me, n_images=len(done), n_failed=len(fails))), g, rank, world), fails
-        if rank == 0:
-            new = {s: r for rc, _, _ in parts for s, r in rc.items()}
-            at = {str(j['input']): i for i, j in enumerate(jobs)}
-            failures = list(failed or []) + sorted((f for _, fl, _ in parts for f in fl), key=lambda f: at.get(f[0], len(at)))
-            write_text_atomic(out / RUN_RECORD, _run_json(run, 'complete' if not failures else 'complete with failures', plan['started'],
-                                                          jobs, {**plan['recs'], **new}, failures, plan['skipped'], world_size=world,
-                                                          ranks=[info for _, _, info in parts]))
-            done = [new[j['stem']] for j in jobs if j['stem'] in new]
+        if rank == 0: done, failures = _merge_ranks(out, run, plan, parts, failed, world)
         _barrier(g)                                  # every rank runs until run.json is written
     return done, failures
 
