@@ -21,7 +21,7 @@ network, per-direction Huber terms against zero targets, two cross-entropies, th
 read back each step), our `paper` profile in fp32 and with `precision='auto'`, and our `cpu` profile (auto). Each row prints
 seconds per iteration, the convolutions' share of it (torch profiler), the conv FLOP/s achieved over the whole iteration and over the
 convolutions alone as fractions of this machine's conv and matmul peaks in fp32 and bf16 (measured here first), and the ratio to the
-authors' row; `--out results` writes `results/tables/speed_compare_cpu.{csv,md,json}`."""
+authors' row; `--out results` writes `results/tables/speed_compare_cpu{TAG}.{csv,md,json}` (and `speed_cpu_images{TAG}.*`)."""
 import argparse, copy, multiprocessing as mp, os, resource, sys, time
 import dynaguide.core   # first: it turns on huge pages for large tensors before torch allocates anything (see 00_core)
 from pathlib import Path
@@ -209,7 +209,7 @@ def compare(a):
     if a.out:
         from dynaguide.core import save_table, versions
         thp = os.environ.get('THP_MEM_ALLOC_ENABLE')
-        save_table(rows, Path(a.out) / 'tables' / f"speed_compare_cpu{'' if thp == '1' else '_thp_off'}", params=dict(image=img.name, threads=a.threads, iters=a.iters_compare, THP_MEM_ALLOC_ENABLE=thp,
+        save_table(rows, Path(a.out) / 'tables' / f"speed_compare_cpu{'' if thp == '1' else '_thp_off'}{a.tag}", params=dict(image=img.name, threads=a.threads, iters=a.iters_compare, THP_MEM_ALLOC_ENABLE=thp,
                    peaks_gflops=pk, cpu=cpu_name(), versions=versions()),
                    title=f"One iteration side by side on {img.name}, {a.threads} thread(s), {cpu_name()}, huge pages {'on' if thp == '1' else 'off'}")
     return rows
@@ -251,7 +251,7 @@ def cpu_images(a, threads=1):
     print(f"  auto against fp32: x{rows[0]['median_s'] / rows[1]['median_s']:.2f} per image")
     if a.out:
         from dynaguide.core import save_table, versions
-        stem = 'speed_cpu_images' + ('' if threads == 1 else f'_{threads}threads')
+        stem = 'speed_cpu_images' + ('' if threads == 1 else f'_{threads}threads') + a.tag
         save_table(rows, Path(a.out) / 'tables' / stem, params=dict(n_images=len(items), threads=threads, beta=60.0,
                    guidance='felzenszwalb', cpu=cpu_name(), THP_MEM_ALLOC_ENABLE=os.environ.get('THP_MEM_ALLOC_ENABLE'), versions=versions()),
                    title=f'cpu profile per BSDS500 test image (first {len(items)}), {threads} thread(s), {cpu_name()}')
@@ -413,6 +413,7 @@ def main():
     ap.add_argument('--sweep', action='store_true', help='also run the older settings sweep (slow)')
     ap.add_argument('--cap-sweep', type=int, default=40); ap.add_argument('--cap-fast', type=int, default=300)
     ap.add_argument('--threads', type=int, default=1, help='threads for the sweep')
+    ap.add_argument('--tag', default='', help="appended to the --compare tables' names (e.g. _xeon-amx), so that each machine keeps its own")
     ap.add_argument('--out', help='also write tables/speed_cpu.json and figures/speed_cpu.png under this folder (e.g. results)')
     ap.add_argument('--loop-only', action='store_true', help='skip the per-image runs: loop variants and phases only')
     ap.add_argument('--compare', action='store_true', help="only the side-by-side rows: the authors' loop restated and ours")
