@@ -402,13 +402,13 @@ def _segment_one(j: dict, out: Path, run: dict, progress: bool) -> dict:
     return rec
 
 def _segment_jobs(jobs: Iterable[dict], out: Path, run: dict, recs: dict, failures: list, flush, progress: bool,
-                  desc: str = 'segment', total: int | None = None, left: Callable[[int], int] | None = None) -> list[dict]:
+                  desc: str = 'segment', left: Callable[[int], int] | None = None) -> list[dict]:
     "Segment each job into `out`, adding to `recs` / `failures` and calling `flush('running')` after each; the records."
     from tqdm.auto import tqdm
     done, new_secs = [], []
     jobs = list(jobs) if left is None else jobs
     if left is None: left = lambda n: sum(not k['done'] for k in jobs[n:])   # images still to compute after the first n
-    bar = tqdm(jobs, desc=desc, unit='img', total=total, disable=not progress)
+    bar = tqdm(jobs, desc=desc, unit='img', disable=not progress)
     for j in bar:
         try: recs[j['stem']] = rec = _segment_one(j, out, run, progress)
         except Exception as e: failures.append((str(j['input']), _reason(e)))
