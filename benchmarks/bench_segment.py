@@ -15,7 +15,8 @@ Everything runs with one torch thread except the explicit 2-thread row (on a 2-c
 `--out results` also writes the loop rows and phases to `results/tables/speed_cpu.json` and their figure to
 `results/figures/speed_cpu.png` (`dynaguide.figures.plot_speed`); `--loop-only` skips part 1.
 `--sweep` also runs the older settings sweep (max_side/p/patience variants, each in its own process for its peak memory).
-`--compare` (with `--cpu-images N`: also the cpu profile per image, fp32 and auto) runs only the side-by-side comparison, one row after another in this process on the same BSDS500 test image and thread
+`--compare` (with `--cpu-images N`: also the cpu profile per image, fp32 and auto; with `--compile-loss` also each with the loss
+terms under torch.compile, its one-off compile timed apart) runs only the side-by-side comparison, one row after another in this process on the same BSDS500 test image and thread
 count (`--threads`): the authors' DynaGuide loop restated at its settings (n_conv 3, p 100, full resolution, float32: one conv
 network, per-direction Huber terms against zero targets, two cross-entropies, the reference release's alignment rule, every term
 read back each step), our `paper` profile in fp32 and with `precision='auto'`, and our `cpu` profile (auto). Each row prints
@@ -201,11 +202,22 @@ def compare(a):
         paper.xs, 100, 2, auto_paper, a.iters_compare)
     add(f"ours, cpu profile ({cpu.cfg.max_side} px side, p {cpu.cfg.p}), precision auto ({auto_cpu})",
         OurLoop(cpu.xs, cpu.guide, replace(cpu.cfg, precision='auto')), cpu.xs, cpu.cfg.p, cpu.cfg.n_conv, auto_cpu, 10 * a.iters_compare)
+    if a.compile_loss:   # the same two loops with the loss terms under torch.compile; the one-off compile is timed on its own
+        for name, pr, iters in (('paper profile', paper, a.iters_compare), ('cpu profile', cpu, 10 * a.iters_compare)):
+            loop = OurLoop(pr.xs, pr.guide, replace(pr.cfg, precision='auto', compile_loss=True))
+            t = time.perf_counter(); loop.step(); first = time.perf_counter() - t
+            add(f"ours, {name}, precision auto ({auto_paper if pr is paper else auto_cpu}), compiled loss (first step {first:.0f} s)",
+                loop, pr.xs, pr.cfg.p, pr.cfg.n_conv, auto_paper if pr is paper else auto_cpu, iters)
+            rows[-1]['first_step_s'] = first
     base = rows[0]['s_per_iter']
     for r in rows: r['speedup_vs_authors'] = base / r['s_per_iter']
     print('  per-iteration speed-up against the authors\' row: ' + ', '.join(f"{r['row'].split(' (')[0]}: x{r['speedup_vs_authors']:.2f}" for r in rows[1:]))
     print(f"  ours paper auto against ours before: x{rows[1]['s_per_iter'] / rows[3]['s_per_iter']:.2f}; against ours paper fp32: "
           f"x{rows[2]['s_per_iter'] / rows[3]['s_per_iter']:.2f}")
+    if a.compile_loss:
+        print(f"  ours paper auto + compiled loss against ours before: x{rows[1]['s_per_iter'] / rows[5]['s_per_iter']:.2f}; against ours "
+              f"paper auto: x{rows[3]['s_per_iter'] / rows[5]['s_per_iter']:.2f}; cpu profile compiled against eager: "
+              f"x{rows[4]['s_per_iter'] / rows[6]['s_per_iter']:.2f}")
     if a.out:
         from dynaguide.core import save_table, versions
         thp = os.environ.get('THP_MEM_ALLOC_ENABLE')
@@ -237,18 +249,25 @@ def cpu_images(a, threads=1):
     for it in items:
         t = time.perf_counter(); g = compute_guidance(it.image_path, 'felzenszwalb'); guides.append((g, time.perf_counter() - t))
     rows = []
-    for prec in ('fp32', 'auto'):
+    variants = [('fp32', False), ('auto', False)] + ([('auto', True)] if a.compile_loss else [])
+    for prec, comp in variants:
         used = resolve_precision(prec, 'cpu', 64, threads)
-        res = [segment(it.image_path, guidance=g, profile='cpu', beta=60.0, threads=threads, precision=prec) for it, (g, _) in zip(items, guides)]
+        t0 = time.perf_counter()
+        res = [segment(it.image_path, guidance=g, profile='cpu', beta=60.0, threads=threads, precision=prec, compile_loss=comp)
+               for it, (g, _) in zip(items, guides)]
+        wall = time.perf_counter() - t0   # all images, the one-off compile included
         loop = np.array([r.seconds for r in res]); gs = np.array([s for _, s in guides])
         m = reduce_bsds([score_bsds(r.labels, it.segmentations, it.id) for r, it in zip(res, items)])
-        rows.append(dict(row=f'cpu profile, {prec} ({used})', precision=used, median_s=float(np.median(loop)),
+        rows.append(dict(row=f'cpu profile, {prec} ({used}){", compiled loss" if comp else ""}', precision=used, compile_loss=comp,
+                         median_s=float(np.median(loop)), mean_s=float(loop.mean()), first_s=float(loop[0]), wall_s=wall,
                          median_s_with_guidance=float(np.median(loop + gs)), median_iter=float(np.median([r.n_iter for r in res])),
                          mean=m['mean'], all=m['all'], fine=m['fine'], coarse=m['coarse'], n_images=len(items)))
         r = rows[-1]
-        print(f"  {r['row']:28s} median {r['median_s']:.2f} s per image ({r['median_s_with_guidance']:.2f} s with its Felzenszwalb guidance), "
-              f"median {r['median_iter']:.0f} iterations, Mean mIoU {r['mean']:.3f}", flush=True)
-    print(f"  auto against fp32: x{rows[0]['median_s'] / rows[1]['median_s']:.2f} per image")
+        print(f"  {r['row']:44s} median {r['median_s']:.2f} s per image ({r['median_s_with_guidance']:.2f} s with its Felzenszwalb guidance), "
+              f"mean {r['mean_s']:.2f} s, first image {r['first_s']:.1f} s, median {r['median_iter']:.0f} iterations, Mean mIoU {r['mean']:.3f}", flush=True)
+    print(f"  auto against fp32: x{rows[0]['median_s'] / rows[1]['median_s']:.2f} per image"
+          + (f"; compiled loss against auto: x{rows[1]['median_s'] / rows[2]['median_s']:.2f} (median), x{rows[1]['wall_s'] / rows[2]['wall_s']:.2f} "
+             f"(all {len(items)} images with the compile)" if a.compile_loss else ''))
     if a.out:
         from dynaguide.core import save_table, versions
         stem = 'speed_cpu_images' + ('' if threads == 1 else f'_{threads}threads') + a.tag
@@ -420,11 +439,13 @@ def main():
     ap.add_argument('--iters-compare', type=int, default=3, help='timed iterations per full-resolution row of --compare (cpu profile: 10x)')
     ap.add_argument('--cpu-images', type=int, default=0, help='with --compare: also the cpu profile on this many BSDS500 test images, fp32 and auto')
     ap.add_argument('--cpu-threads', type=int, nargs='+', default=[1], help='threads for the --cpu-images rows (e.g. 1 2)')
+    ap.add_argument('--images-only', action='store_true', help='with --compare and --cpu-images: only the per-image rows')
+    ap.add_argument('--compile-loss', action='store_true', help='with --compare: also the rows with the loss terms under torch.compile (compile_loss=True)')
     a = ap.parse_args()
     from dynaguide.core import CHECKOUT_DATA, data_root
     a.root = str(data_root(a.root, fallback=CHECKOUT_DATA))
     if a.compare:
-        compare(a)
+        if not a.images_only: compare(a)
         for th in a.cpu_threads if a.cpu_images else ():
             print(f'\n== cpu profile per image, first {a.cpu_images} BSDS500 test images, {th} thread(s)'); cpu_images(a, th)
         return

@@ -6,14 +6,14 @@
 from __future__ import annotations
 import argparse, datetime, glob, hashlib, itertools, json, os, re, socket, sys, time
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from .core import (ImageReadError, TMP_TAG, load_image, load_labels, save_labels, save_png, png_meta, write_text_atomic,
                             is_temp_file, label_overlay, versions, get_device, dist_env)
-from .segment import PRESETS, PROFILES, PRECISIONS, FULL_RES_BYTES, SegmentConfig, make_config, segment, resolve_precision
+from .segment import PRESETS, PROFILES, PRECISIONS, FULL_RES_BYTES, SegmentConfig, config_key, make_config, segment, resolve_precision
 from .guidance import list_guidance
 from .losses import ALIGN_RULES, WEIGHT_RULES
 
@@ -359,7 +359,7 @@ def _duration(s: float) -> str:
 def _settings(cfg: SegmentConfig, dev: str) -> dict:
     "The settings a run records and hashes: the resolved config and the device type."
     import torch
-    return dict(config=asdict(cfg), device=torch.device(dev).type)
+    return dict(config=config_key(cfg), device=torch.device(dev).type)
 
 def _settle(run: dict, cfg: SegmentConfig, progress: bool, who: str = ''):
     "Fix the resolved `cfg` in `run` (its settings, their hash, the loop's overrides) and say the profile, precision, threads and device."

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 # %% auto #0
-__all__ = ['WEIGHT_RULES', 'ALIGN_RULES', 'sim_loss', 'neighbour_pairs', 'neighbour_diffs', 'continuity_loss',
+__all__ = ['WEIGHT_RULES', 'ALIGN_RULES', 'sim_loss', 'neighbour_pairs', 'neighbour_diffs', 'continuity_loss', 'continuity_plain',
            'continuity_weight', 'overlap_matrix', 'align_guidance', 'guide_target', 'guide_loss']
 
 # %% ../nbs/09_losses.ipynb #6cbe5591
@@ -64,6 +64,13 @@ def continuity_loss(R: torch.Tensor, kind: str = 'huber', diagonals: bool = True
     if kind not in ('l1', 'huber'): raise ValueError(f"continuity kind must be 'l1' or 'huber'; got {kind!r}")
     if R.dim() != 4: raise ValueError(f'R must be (B, C, H, W); got shape {tuple(R.shape)}')
     return _Continuity.apply(R, kind, diagonals, float(delta))
+
+# %% ../nbs/09_losses.ipynb #ced104af
+def continuity_plain(R: torch.Tensor, kind: str = 'huber', diagonals: bool = True, delta: float = 1.0) -> torch.Tensor:
+    "`continuity_loss` of `R` (B, C, H, W) written with plain autograd ops: slower eagerly, the form a compiler fuses."
+    if kind not in ('l1', 'huber'): raise ValueError(f"continuity kind must be 'l1' or 'huber'; got {kind!r}")
+    pen = (lambda d: d.abs().mean()) if kind == 'l1' else (lambda d: F.huber_loss(d, torch.zeros_like(d), delta=delta))
+    return sum(pen(a - b) for a, b in neighbour_pairs(R, diagonals))
 
 # %% ../nbs/09_losses.ipynb #52a6b9c4
 WEIGHT_RULES = ('fixed', 'scf', 'fsf', 'k_over_beta')

@@ -15,15 +15,15 @@ import torch.nn.functional as F
 from .core import ImageLike, load_image, get_device, seed_everything
 from .guidance import Guidance, compute_guidance, relabel_consecutive
 from .model import DynaCNN
-from .losses import continuity_loss, continuity_weight, guide_target
+from .losses import continuity_loss, continuity_plain, continuity_weight, guide_target
 from .filters import gray_guide, guided_filter, fast_guided_upsample, upsample_rows
 
 # %% auto #0
-__all__ = ['PRESETS', 'PROFILES', 'PRECISIONS', 'DTYPES', 'FULL_RES_BYTES', 'SegmentConfig', 'make_config', 'SegmentResult',
-           'n_labels', 'step_loss', 'stop_rule', 'StopTracker', 'torch_threads', 'cpu_bf16_speedup',
-           'resolve_precision', 'precision_setup', 'new_dynacnn', 'TrainState', 'iterations', 'optimise',
-           'full_resolution_response', 'full_resolution_labels', 'silhouette_score', 'silhouette_nclusters', 'Prepared',
-           'prepare', 'finish', 'segment']
+__all__ = ['PRESETS', 'PROFILES', 'PRECISIONS', 'DTYPES', 'FULL_RES_BYTES', 'SegmentConfig', 'make_config', 'config_key',
+           'SegmentResult', 'n_labels', 'loss_terms', 'compiled_loss_terms', 'step_loss', 'stop_rule', 'StopTracker',
+           'torch_threads', 'cpu_bf16_speedup', 'resolve_precision', 'precision_setup', 'new_dynacnn', 'TrainState',
+           'iterations', 'optimise', 'full_resolution_response', 'full_resolution_labels', 'silhouette_score',
+           'silhouette_nclusters', 'Prepared', 'prepare', 'finish', 'segment']
 
 # %% ../nbs/11_segment.ipynb #b99ffa31
 @dataclass
@@ -56,6 +56,7 @@ class SegmentConfig:
     seed: int = 0
     threads: int | None = None       # torch CPU threads during the loop (None: leave torch's setting); 1 pays for small images
     precision: str = 'auto'          # 'auto' | 'fp32' | 'bf16' | 'fp16': the network's compute dtype (see Precision below)
+    compile_loss: bool = False       # fuse the loss terms with torch.compile: faster per iteration after a one-off compile (see Speed)
 
 PRESETS: dict[str, dict] = {
     'kanezaki': dict(guidance='none', continuity='l1', diagonals=False, weight_rule='fixed', mu=1.0, guide_weight=0.0),
@@ -86,6 +87,12 @@ def make_config(preset: str = 'dynaguide', profile: str = 'paper', **overrides) 
     if cfg.max_side is not None and cfg.max_side < 2: raise ValueError(f'max_side must be at least 2 or None; got {cfg.max_side}')
     if cfg.precision not in PRECISIONS: raise ValueError(f'precision must be one of {PRECISIONS}; got {cfg.precision!r}')
     return cfg
+
+def config_key(cfg: SegmentConfig) -> dict:
+    "The settings of `cfg` that identify its results in cache keys and run records: every field, except `compile_loss` while it is off (so keys made before it existed still match)."
+    d = asdict(cfg)
+    if not d['compile_loss']: del d['compile_loss']
+    return d
 
 # %% ../nbs/11_segment.ipynb #4e480db6
 @dataclass
@@ -121,25 +128,52 @@ def n_labels(clusters: torch.Tensor, p: int) -> int:
     return int((torch.bincount(clusters.flatten(), minlength=p) > 0).sum())
 
 # %% ../nbs/11_segment.ipynb #26ff2afe
+def loss_terms(R: torch.Tensor, clusters: torch.Tensor, target: torch.Tensor | None, w_con: torch.Tensor, cfg: SegmentConfig,
+               plain: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    "The weighted loss of response `R` (B, p, h, w) given its argmax `clusters` and aligned guidance `target` (B, h, w) or None, and its terms [loss, sim, con(, guide)] detached in one tensor."
+    if R.is_contiguous(memory_format=torch.channels_last) and not R.is_contiguous():   # channels along memory: rows of p, no copy
+        logp, flat = F.log_softmax(R.permute(0, 2, 3, 1), -1).reshape(-1, R.shape[1]), torch.flatten
+    else: logp, flat = F.log_softmax(R, 1), (lambda t: t)
+    l_sim = F.nll_loss(logp, flat(clusters))   # one log-softmax for both cross-entropies (L_sim and L_guide)
+    l_con = (continuity_plain if plain else continuity_loss)(R, cfg.continuity, cfg.diagonals, cfg.huber_delta)
+    loss = cfg.sim_weight * l_sim + w_con * l_con
+    terms = [l_sim, l_con]
+    if target is not None:
+        l_g = F.nll_loss(logp, flat(target))
+        loss = loss + cfg.guide_weight * l_g
+        terms.append(l_g)
+    return loss, torch.stack([loss.detach()] + [t.detach() for t in terms])
+
+class _GradInLayout(torch.autograd.Function):
+    "Identity whose backward hands the gradient on in the input's memory format."
+    @staticmethod
+    def forward(ctx, R: torch.Tensor) -> torch.Tensor:
+        ctx.fmt = torch.channels_last if R.is_contiguous(memory_format=torch.channels_last) and not R.is_contiguous() else torch.contiguous_format
+        return R.view_as(R)
+    @staticmethod
+    def backward(ctx, g: torch.Tensor) -> torch.Tensor: return g.contiguous(memory_format=ctx.fmt)
+
+@functools.lru_cache(maxsize=None)
+def compiled_loss_terms() -> Callable:
+    "`loss_terms` in its plain form under `torch.compile` (one graph for all sizes), built once per process."
+    return torch.compile(functools.partial(loss_terms, plain=True), dynamic=True)
+
 def step_loss(R: torch.Tensor, guide: torch.Tensor | None, cfg: SegmentConfig, opt_nc: int | None = None,
               n_guide: int | None = None) -> tuple[torch.Tensor, dict]:
     "The loss of one response `R` (1, p, h, w) under `cfg` this step, and its record (K and every term)."
     clusters = R.detach().argmax(1)   # computed once per step, shared by L_sim and the alignment
     K = n_labels(clusters, cfg.p)     # the step's one host sync before the backward: the weight needs K
-    logp = F.log_softmax(R, 1)        # shared by both cross-entropies (L_sim and L_guide)
-    l_sim = F.nll_loss(logp, clusters)
-    l_con = continuity_loss(R, cfg.continuity, cfg.diagonals, cfg.huber_delta)
     w_con = continuity_weight(cfg.weight_rule, K, cfg.mu, cfg.beta, opt_nc)
-    loss = cfg.sim_weight * l_sim + w_con * l_con
-    terms = [loss, l_sim, l_con]
-    if guide is not None:
-        l_g = F.nll_loss(logp, guide_target(guide, clusters, cfg.p, cfg.align, n_guide or int(guide.max()) + 1))
-        loss = loss + cfg.guide_weight * l_g
-        terms = [loss, l_sim, l_con, l_g]
-    vals = torch.stack([t.detach() for t in terms]).tolist()   # one sync for the record
+    target = None if guide is None else guide_target(guide, clusters, cfg.p, cfg.align, n_guide or int(guide.max()) + 1)
+    args = (R, clusters, target, R.new_tensor(w_con), cfg)   # the weight as a tensor: a compiled graph does not change with K
+    if not cfg.compile_loss: loss, vals = loss_terms(*args)
+    else:
+        try: loss, vals = compiled_loss_terms()(_GradInLayout.apply(R), *args[1:])   # the compiled backward returns a contiguous gradient
+        except Exception as e:
+            raise RuntimeError(f'compile_loss=True needs torch.compile to work on {R.device.type} (a C++ compiler on a CPU, triton on '
+                               f'CUDA); it failed with {type(e).__name__}: {str(e)[:300]}. Set compile_loss=False to run eagerly.') from e
+    vals = vals.tolist()   # one sync for the record
     return loss, dict(K=K, loss=vals[0], sim=vals[1], con=vals[2], w_con=w_con, guide=vals[3] if guide is not None else None)
-
-
 
 # %% ../nbs/11_segment.ipynb #34f65eda
 def stop_rule(K: int, same: int, i: int, cfg: SegmentConfig) -> str:

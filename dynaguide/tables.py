@@ -5,7 +5,7 @@
 # %% ../nbs/19_tables.ipynb #f5d0f0a7
 from __future__ import annotations
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 import tempfile
@@ -18,7 +18,7 @@ from .guidance import GUIDANCE, compute_guidance, list_guidance
 from .metrics import (BSDS_COLUMNS, human_agreement_bsds, reduce_best_match, reduce_bsds, reduce_coco27, score_bsds,
                                score_coco27, score_voc)
 from .cache import run_cached, settings_key
-from .segment import SegmentConfig, make_config, resolve_precision, segment
+from .segment import SegmentConfig, config_key, make_config, resolve_precision, segment
 
 # %% auto #0
 __all__ = ['BSDS500_TABLE', 'VOC_TABLE', 'COCO27_REDUCTIONS', 'COCO27_TABLE', 'PaperItem', 'guidance_overrides',
@@ -60,7 +60,7 @@ def segment_row(preset: str, cfg: dict, cache: str | Path, guidance: str | None 
     ov = {**cfg['settings'], **(cfg.get('dynaguide_settings', {}) if preset == 'dynaguide' else {}), **extra}
     c = make_config(preset, cfg['segment_profile'], **({'guidance': guidance} if guidance else {}), **ov)
     ov['precision'] = c.precision = resolve_precision(c.precision, device, c.p, c.threads)   # the dtype used, in the key and the row
-    key = asdict(c)
+    key = config_key(c)
     if not keyed_fp32 and key['precision'] == 'fp32': del key['precision']
     s = dict(kind='segment', profile=cfg['segment_profile'], config=key)   # the cache key holds every setting
     if guidance: s['guidance_params'] = guidance_params(guidance, weights)

@@ -56,3 +56,36 @@ def test_tiny_and_constant_images():
 def test_deterministic_on_cpu(bsds_image):
     a, b = (dynaguide.segment(bsds_image, device='cpu', **FAST) for _ in range(2))
     assert np.array_equal(a.labels, b.labels) and a.trace == b.trace
+
+
+def test_compiled_loss_terms_match_eager():
+    "`compile_loss`: the plain terms under torch.compile give the eager terms' values and gradient, for both continuity kinds, with and without guidance (the loop test covers the float32 layout)."
+    from dynaguide.segment import make_config, loss_terms, compiled_loss_terms, step_loss
+    from dynaguide.losses import guide_target
+    g = torch.Generator().manual_seed(0)
+    for preset, (h, w) in (('dynaguide', (13, 17)), ('kanezaki', (9, 21))):   # two sizes: one graph for both (dynamic shapes)
+        cfg = make_config(preset, p=8)
+        R = torch.randn(1, 8, h, w, generator=g).contiguous(memory_format=torch.channels_last).requires_grad_()   # the bf16 path's layout
+        clusters = R.detach().argmax(1)
+        target = guide_target(torch.randint(0, 3, (1, h, w), generator=g), clusters, 8) if cfg.guide_weight else None
+        wc = torch.tensor(0.7)
+        a, va = loss_terms(R, clusters, target, wc, cfg)
+        b, vb = compiled_loss_terms()(R, clusters, target, wc, cfg)
+        ga, = torch.autograd.grad(a, R); gb, = torch.autograd.grad(b, R)
+        assert va.shape == vb.shape == (4 if target is not None else 3,)
+        torch.testing.assert_close(vb, va, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(gb, ga, rtol=1e-5, atol=1e-7)
+        loss, _ = step_loss(R, None, make_config(preset, p=8, compile_loss=True))   # through the loop's entry: the gradient keeps R's layout
+        assert torch.autograd.grad(loss, R)[0].is_contiguous(memory_format=torch.channels_last)
+
+
+def test_compile_loss_runs_the_loop():
+    "A short loop with `compile_loss=True` follows the eager loop's trace (same K, losses equal to rounding) and records the setting."
+    x = torch.rand(1, 3, 24, 32, generator=torch.Generator().manual_seed(1))
+    img = (x[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    kw = dict(profile='cpu', max_iter=4, min_labels=1, precision='fp32')
+    eager = dynaguide.segment(img, 'felzenszwalb', **kw)
+    comp = dynaguide.segment(img, 'felzenszwalb', compile_loss=True, **kw)
+    assert comp.config.compile_loss and not eager.config.compile_loss
+    assert [t['K'] for t in comp.trace] == [t['K'] for t in eager.trace]
+    np.testing.assert_allclose([t['loss'] for t in comp.trace], [t['loss'] for t in eager.trace], rtol=1e-4)
