@@ -40,3 +40,14 @@ def test_mixed_orientations_and_order(pair, data):
     assert [r.labels.shape for r in rb] == [(481, 321), (321, 481), (481, 321)]
     single = segment(land, **ov)                           # alone in its group: bit for bit
     assert np.array_equal(rb[1].labels, single.labels) and rb[1].trace == single.trace
+
+
+def test_batch_with_compiled_loss(pair):
+    "`compile_loss` in the grouped loop: each image's slice of the batched response goes through the compiled terms; the traces follow the eager grouped loop."
+    torch.set_num_threads(1)
+    eager = segment_batch(pair, **CPU5)
+    comp = segment_batch(pair, compile_loss=True, **CPU5)
+    for a, b in zip(comp, eager):
+        assert a.config.compile_loss and not b.config.compile_loss
+        assert [t['K'] for t in a.trace] == [t['K'] for t in b.trace]
+        assert np.allclose([t['loss'] for t in a.trace], [t['loss'] for t in b.trace], rtol=1e-3, atol=0)
