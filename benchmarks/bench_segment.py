@@ -17,7 +17,8 @@ Everything runs with one torch thread except the explicit 2-thread row (on a 2-c
 `--sweep` also runs the older settings sweep (max_side/p/patience variants, each in its own process for its peak memory).
 `--compare` (with `--cpu-images N`: also the cpu profile per image, fp32 and auto; with `--compile-loss` also each with the loss
 terms under torch.compile, its one-off compile timed apart) runs only the side-by-side comparison, one row after another in this process on the same BSDS500 test image and thread
-count (`--threads`): the authors' DynaGuide loop restated at its settings (n_conv 3, p 100, full resolution, float32: one conv
+count (`--threads`), in `--iters-compare` interleaved rounds (every row once per round, so that the VM's slow spells touch all rows
+alike; each row's time is its median over rounds and each ratio the median of the per-round ratios): the authors' DynaGuide loop restated at its settings (n_conv 3, p 100, full resolution, float32: one conv
 network, per-direction Huber terms against zero targets, two cross-entropies, the reference release's alignment rule, every term
 read back each step), our `paper` profile in fp32 and with `precision='auto'`, and our `cpu` profile (auto). Each row prints
 seconds per iteration, the convolutions' share of it (torch profiler), the conv FLOP/s achieved over the whole iteration and over the
@@ -150,23 +151,30 @@ class OurLoop:
         loss.backward(); self.opt.step()
         return rec
 
-def time_steps(loop, iters):
-    "Seconds per step (after one warm-up step) and the convolutions' share of a profiled step."
+def profile_step(loop):
+    "The convolutions' share of one profiled step and its top operators."
     from torch.profiler import profile, ProfilerActivity
-    loop.step()
-    t = time.perf_counter()
-    for _ in range(iters): loop.step()
-    s = (time.perf_counter() - t) / iters
     with profile(activities=[ProfilerActivity.CPU]) as prof: loop.step()
     ev = prof.key_averages()
     tot = sum(e.self_cpu_time_total for e in ev)
     conv = sum(e.self_cpu_time_total for e in ev if 'conv' in e.key and e.key.startswith('aten::'))
     top = sorted((e for e in ev if e.key.startswith('aten::')), key=lambda e: -e.self_cpu_time_total)[:6]
-    return s, conv / tot if tot else float('nan'), ', '.join(f'{e.key[6:]} {e.self_cpu_time_total / tot:.0%}' for e in top)
+    return conv / tot if tot else float('nan'), ', '.join(f'{e.key[6:]} {e.self_cpu_time_total / tot:.0%}' for e in top)
+
+def interleaved_steps(loops, rounds):
+    "Seconds per step of each (loop, steps per round), timed round by round, every loop once per round, so that a slow spell of the machine touches all rows alike: (rounds, loops) array."
+    import numpy as np
+    out = np.zeros((rounds, len(loops)))
+    for r in range(rounds):
+        for j, (loop, n) in enumerate(loops):
+            t = time.perf_counter()
+            for _ in range(n): loop.step()
+            out[r, j] = (time.perf_counter() - t) / n
+    return out
 
 def compare(a):
     "The side-by-side rows (see the module docstring)."
-    import torch
+    import numpy as np, torch
     from dataclasses import replace
     from dynaguide.segment import prepare, make_config, resolve_precision
     from dynaguide.model import DynaCNN, conv_flops
@@ -182,46 +190,47 @@ def compare(a):
           f"{pk['conv_fp32']:.0f}, bf16 {pk['conv_bf16']:.0f} GFLOP/s; matmul fp32 {pk['matmul_fp32']:.0f}, bf16 {pk['matmul_bf16']:.0f} GFLOP/s; "
           f'auto precision -> {auto_paper} (p=100), {auto_cpu} (cpu profile p={cpu.cfg.p})')
     guide_paper = paper.guide
+    specs = [("authors' loop restated (n_conv 3, p 100, full res, fp32)", AuthorsLoop(paper.xs, guide_paper), paper, 3, 'fp32'),
+             ('ours before the precision work, restated (n_conv 2, fp32, plain terms)', AuthorsLoop(paper.xs, guide_paper, n_conv=2, align='hungarian'),
+              paper, 2, 'fp32'),
+             ('ours, paper profile, fp32', OurLoop(paper.xs, guide_paper, paper.cfg), paper, 2, 'fp32'),
+             (f"ours, paper profile, precision auto ({auto_paper})", OurLoop(paper.xs, guide_paper, replace(paper.cfg, precision='auto')), paper, 2, auto_paper),
+             (f"ours, cpu profile ({cpu.cfg.max_side} px side, p {cpu.cfg.p}), precision auto ({auto_cpu})",
+              OurLoop(cpu.xs, cpu.guide, replace(cpu.cfg, precision='auto')), cpu, cpu.cfg.n_conv, auto_cpu)]
+    if a.compile_loss:   # the same two loops with the loss terms under torch.compile
+        specs += [(f"ours, paper profile, precision auto ({auto_paper}), compiled loss",
+                   OurLoop(paper.xs, guide_paper, replace(paper.cfg, precision='auto', compile_loss=True)), paper, 2, auto_paper),
+                  (f"ours, cpu profile, precision auto ({auto_cpu}), compiled loss",
+                   OurLoop(cpu.xs, cpu.guide, replace(cpu.cfg, precision='auto', compile_loss=True)), cpu, cpu.cfg.n_conv, auto_cpu)]
+    firsts = []
+    for _, loop, *_ in specs:   # the warm-up step; for the compiled rows it holds the one-off compile (one graph serves both sizes)
+        t = time.perf_counter(); loop.step(); firsts.append(time.perf_counter() - t)
+    times = interleaved_steps([(loop, 1 if pr is paper else 10) for _, loop, pr, *_ in specs], a.iters_compare)
+    med = np.median(times, 0)
     rows = []
-    def add(name, loop, xs, p, n_conv, dtype, iters):
-        s, conv_share, top = time_steps(loop, iters)
-        h, w = xs.shape[-2:]
-        flop = 3 * conv_flops(DynaCNN(p, n_conv), h, w)
-        gf = flop / s / 1e9
-        rows.append(dict(row=name, size=f'{w}x{h}', p=p, n_conv=n_conv, dtype=dtype, s_per_iter=s, conv_share=conv_share,
+    for j, (name, loop, pr, n_conv, dtype) in enumerate(specs):
+        conv_share, top = profile_step(loop)
+        h, w = pr.xs.shape[-2:]
+        gf = 3 * conv_flops(DynaCNN(pr.cfg.p, n_conv), h, w) / med[j] / 1e9
+        rows.append(dict(row=name, size=f'{w}x{h}', p=pr.cfg.p, n_conv=n_conv, dtype=dtype, s_per_iter=med[j],
+                         s_per_iter_min=times[:, j].min(), s_per_iter_max=times[:, j].max(), first_step_s=firsts[j], conv_share=conv_share,
                          gflops_iter=gf, gflops_conv=gf / conv_share, of_conv_peak=gf / pk[f'conv_{dtype}'],
-                         conv_of_conv_peak=gf / conv_share / pk[f'conv_{dtype}'], of_matmul_peak=gf / pk[f'matmul_{dtype}'], top_ops=top))
+                         conv_of_conv_peak=gf / conv_share / pk[f'conv_{dtype}'], of_matmul_peak=gf / pk[f'matmul_{dtype}'], top_ops=top,
+                         speedup_vs_authors=float(np.median(times[:, 0] / times[:, j]))))
         r = rows[-1]
-        print(f"  {name:55s} {s:8.3f} s/it  conv {conv_share:4.0%} of it  {gf:6.1f} GFLOP/s = {r['of_conv_peak']:4.0%} of the {dtype} conv peak "
+        print(f"  {name:62s} {r['s_per_iter']:7.3f} s/it (rounds {r['s_per_iter_min']:.3f}-{r['s_per_iter_max']:.3f}; first step {firsts[j]:.1f} s)  "
+              f"conv {conv_share:4.0%} of it  {gf:6.1f} GFLOP/s = {r['of_conv_peak']:4.0%} of the {dtype} conv peak "
               f"(convolutions alone {r['conv_of_conv_peak']:4.0%}), {r['of_matmul_peak']:4.0%} of {dtype} matmul\n      top ops: {top}", flush=True)
-    add("authors' loop restated (n_conv 3, p 100, full res, fp32)", AuthorsLoop(paper.xs, guide_paper), paper.xs, 100, 3, 'fp32', a.iters_compare)
-    add('ours before the precision work, restated (n_conv 2, fp32, plain terms)', AuthorsLoop(paper.xs, guide_paper, n_conv=2, align='hungarian'),
-        paper.xs, 100, 2, 'fp32', a.iters_compare)
-    add('ours, paper profile, fp32', OurLoop(paper.xs, guide_paper, paper.cfg), paper.xs, 100, 2, 'fp32', a.iters_compare)
-    add(f"ours, paper profile, precision auto ({auto_paper})", OurLoop(paper.xs, guide_paper, replace(paper.cfg, precision='auto')),
-        paper.xs, 100, 2, auto_paper, a.iters_compare)
-    add(f"ours, cpu profile ({cpu.cfg.max_side} px side, p {cpu.cfg.p}), precision auto ({auto_cpu})",
-        OurLoop(cpu.xs, cpu.guide, replace(cpu.cfg, precision='auto')), cpu.xs, cpu.cfg.p, cpu.cfg.n_conv, auto_cpu, 10 * a.iters_compare)
-    if a.compile_loss:   # the same two loops with the loss terms under torch.compile; the one-off compile is timed on its own
-        for name, pr, iters in (('paper profile', paper, a.iters_compare), ('cpu profile', cpu, 10 * a.iters_compare)):
-            loop = OurLoop(pr.xs, pr.guide, replace(pr.cfg, precision='auto', compile_loss=True))
-            t = time.perf_counter(); loop.step(); first = time.perf_counter() - t
-            add(f"ours, {name}, precision auto ({auto_paper if pr is paper else auto_cpu}), compiled loss (first step {first:.0f} s)",
-                loop, pr.xs, pr.cfg.p, pr.cfg.n_conv, auto_paper if pr is paper else auto_cpu, iters)
-            rows[-1]['first_step_s'] = first
-    base = rows[0]['s_per_iter']
-    for r in rows: r['speedup_vs_authors'] = base / r['s_per_iter']
-    print('  per-iteration speed-up against the authors\' row: ' + ', '.join(f"{r['row'].split(' (')[0]}: x{r['speedup_vs_authors']:.2f}" for r in rows[1:]))
-    print(f"  ours paper auto against ours before: x{rows[1]['s_per_iter'] / rows[3]['s_per_iter']:.2f}; against ours paper fp32: "
-          f"x{rows[2]['s_per_iter'] / rows[3]['s_per_iter']:.2f}")
+    ratio = lambda i, j: f"x{np.median(times[:, i] / times[:, j]):.2f} (rounds {(times[:, i] / times[:, j]).min():.2f}-{(times[:, i] / times[:, j]).max():.2f})"
+    print('  per-iteration speed-up against the authors\' row, median over rounds: ' + ', '.join(f"{r['row']}: x{r['speedup_vs_authors']:.2f}" for r in rows[1:]))
+    print(f"  ours paper auto against ours before: {ratio(1, 3)}; against ours paper fp32: {ratio(2, 3)}")
     if a.compile_loss:
-        print(f"  ours paper auto + compiled loss against ours before: x{rows[1]['s_per_iter'] / rows[5]['s_per_iter']:.2f}; against ours "
-              f"paper auto: x{rows[3]['s_per_iter'] / rows[5]['s_per_iter']:.2f}; cpu profile compiled against eager: "
-              f"x{rows[4]['s_per_iter'] / rows[6]['s_per_iter']:.2f}")
+        print(f"  ours paper auto + compiled loss against ours before: {ratio(1, 5)}; against ours paper auto: {ratio(3, 5)}; "
+              f"cpu profile compiled against eager: {ratio(4, 6)}")
     if a.out:
         from dynaguide.core import save_table, versions
         thp = os.environ.get('THP_MEM_ALLOC_ENABLE')
-        save_table(rows, Path(a.out) / 'tables' / f"speed_compare_cpu{'' if thp == '1' else '_thp_off'}{a.tag}", params=dict(image=img.name, threads=a.threads, iters=a.iters_compare, THP_MEM_ALLOC_ENABLE=thp,
+        save_table(rows, Path(a.out) / 'tables' / f"speed_compare_cpu{'' if thp == '1' else '_thp_off'}{a.tag}", params=dict(image=img.name, threads=a.threads, rounds=a.iters_compare, THP_MEM_ALLOC_ENABLE=thp,
                    peaks_gflops=pk, cpu=cpu_name(), versions=versions()),
                    title=f"One iteration side by side on {img.name}, {a.threads} thread(s), {cpu_name()}, huge pages {'on' if thp == '1' else 'off'}")
     return rows
@@ -250,21 +259,27 @@ def cpu_images(a, threads=1):
         t = time.perf_counter(); g = compute_guidance(it.image_path, 'felzenszwalb'); guides.append((g, time.perf_counter() - t))
     rows = []
     variants = [('fp32', False), ('auto', False)] + ([('auto', True)] if a.compile_loss else [])
-    for prec, comp in variants:
+    res, walls = [[] for _ in variants], np.zeros(len(variants))
+    for it, (g, _) in zip(items, guides):   # image by image, every variant in turn: a slow spell of the machine touches all alike
+        for j, (prec, comp) in enumerate(variants):
+            t0 = time.perf_counter()
+            res[j].append(segment(it.image_path, guidance=g, profile='cpu', beta=60.0, threads=threads, precision=prec, compile_loss=comp))
+            walls[j] += time.perf_counter() - t0   # the one-off compile included
+    gs = np.array([s for _, s in guides])
+    for (prec, comp), rs, wall in zip(variants, res, walls):
         used = resolve_precision(prec, 'cpu', 64, threads)
-        t0 = time.perf_counter()
-        res = [segment(it.image_path, guidance=g, profile='cpu', beta=60.0, threads=threads, precision=prec, compile_loss=comp)
-               for it, (g, _) in zip(items, guides)]
-        wall = time.perf_counter() - t0   # all images, the one-off compile included
-        loop = np.array([r.seconds for r in res]); gs = np.array([s for _, s in guides])
-        m = reduce_bsds([score_bsds(r.labels, it.segmentations, it.id) for r, it in zip(res, items)])
+        loop = np.array([r.seconds for r in rs])
+        m = reduce_bsds([score_bsds(r.labels, it.segmentations, it.id) for r, it in zip(rs, items)])
         rows.append(dict(row=f'cpu profile, {prec} ({used}){", compiled loss" if comp else ""}', precision=used, compile_loss=comp,
-                         median_s=float(np.median(loop)), mean_s=float(loop.mean()), first_s=float(loop[0]), wall_s=wall,
-                         median_s_with_guidance=float(np.median(loop + gs)), median_iter=float(np.median([r.n_iter for r in res])),
+                         median_s=float(np.median(loop)), mean_s=float(loop.mean()), first_s=float(loop[0]), wall_s=float(wall),
+                         median_s_with_guidance=float(np.median(loop + gs)), median_iter=float(np.median([r.n_iter for r in rs])),
                          mean=m['mean'], all=m['all'], fine=m['fine'], coarse=m['coarse'], n_images=len(items)))
         r = rows[-1]
         print(f"  {r['row']:44s} median {r['median_s']:.2f} s per image ({r['median_s_with_guidance']:.2f} s with its Felzenszwalb guidance), "
               f"mean {r['mean_s']:.2f} s, first image {r['first_s']:.1f} s, median {r['median_iter']:.0f} iterations, Mean mIoU {r['mean']:.3f}", flush=True)
+    per = lambda i, j: np.median([a.seconds / b.seconds for a, b in zip(res[i], res[j])])   # image by image, then the median
+    for j, r in enumerate(rows): r['median_ratio_to_fp32'] = float(per(0, j))
+    print(f"  median per-image ratio: auto against fp32 x{per(0, 1):.2f}" + (f", compiled loss against auto x{per(1, 2):.2f}" if a.compile_loss else ''))
     print(f"  auto against fp32: x{rows[0]['median_s'] / rows[1]['median_s']:.2f} per image"
           + (f"; compiled loss against auto: x{rows[1]['median_s'] / rows[2]['median_s']:.2f} (median), x{rows[1]['wall_s'] / rows[2]['wall_s']:.2f} "
              f"(all {len(items)} images with the compile)" if a.compile_loss else ''))
@@ -436,7 +451,7 @@ def main():
     ap.add_argument('--out', help='also write tables/speed_cpu.json and figures/speed_cpu.png under this folder (e.g. results)')
     ap.add_argument('--loop-only', action='store_true', help='skip the per-image runs: loop variants and phases only')
     ap.add_argument('--compare', action='store_true', help="only the side-by-side rows: the authors' loop restated and ours")
-    ap.add_argument('--iters-compare', type=int, default=3, help='timed iterations per full-resolution row of --compare (cpu profile: 10x)')
+    ap.add_argument('--iters-compare', type=int, default=5, help='rounds of --compare: each round times one step of every full-resolution row and 10 of every cpu-profile row, one row after another')
     ap.add_argument('--cpu-images', type=int, default=0, help='with --compare: also the cpu profile on this many BSDS500 test images, fp32 and auto')
     ap.add_argument('--cpu-threads', type=int, nargs='+', default=[1], help='threads for the --cpu-images rows (e.g. 1 2)')
     ap.add_argument('--images-only', action='store_true', help='with --compare and --cpu-images: only the per-image rows')
