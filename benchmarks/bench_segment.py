@@ -131,25 +131,14 @@ class AuthorsLoop:
         return loss.item(), l_sim.item(), l_con.item(), l_g.item()
 
 class OurLoop:
-    "Our `optimise` step by step (same code path: `precision_setup`, autocast, `step_loss`), for timing without early stops."
+    "Our loop step by step through the library's own `TrainState` and `step_loss`, for timing without early stops."
     def __init__(self, x, guide, cfg):
-        import torch
-        from dynaguide.segment import resolve_precision, precision_setup
-        from dynaguide.model import DynaCNN
-        from dynaguide.core import seed_everything
-        self.cfg = cfg; self.precision = resolve_precision(cfg.precision, 'cpu', cfg.p)
-        seed_everything(cfg.seed)
-        model = DynaCNN(cfg.p, cfg.n_conv, skip=cfg.skip).train()
-        self.model, self.x, self.autocast, _ = precision_setup(model, x, self.precision)
-        self.opt = torch.optim.SGD(self.model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
-        self.guide, self.n_guide = guide, int(guide.max()) + 1
+        from dynaguide.segment import TrainState, new_dynacnn
+        self.cfg, self.guide, self.n_guide = cfg, guide, int(guide.max()) + 1
+        self.ts = TrainState.setup(new_dynacnn(cfg), x, cfg)
     def step(self):
         from dynaguide.segment import step_loss
-        self.opt.zero_grad(set_to_none=True)
-        with self.autocast(): R = self.model(self.x)
-        loss, rec = step_loss(R.float(), self.guide, self.cfg, None, self.n_guide)
-        loss.backward(); self.opt.step()
-        return rec
+        return self.ts.step(lambda R: step_loss(R, self.guide, self.cfg, None, self.n_guide))[1]
 
 def profile_step(loop):
     "The convolutions' share of one profiled step and its top operators."

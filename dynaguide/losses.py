@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
 
 # %% auto #0
-__all__ = ['WEIGHT_RULES', 'ALIGN_RULES', 'sim_loss', 'neighbour_pairs', 'neighbour_diffs', 'continuity_loss', 'continuity_plain',
-           'continuity_weight', 'overlap_matrix', 'align_guidance', 'guide_target', 'guide_loss']
+__all__ = ['WEIGHT_RULES', 'ALIGN_RULES', 'sim_loss', 'neighbour_pairs', 'neighbour_diffs', 'is_channels_last', 'continuity_loss',
+           'continuity_plain', 'continuity_weight', 'overlap_matrix', 'align_guidance', 'guide_target', 'guide_loss']
 
 # %% ../nbs/09_losses.ipynb #6cbe5591
 def sim_loss(R: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
@@ -31,6 +31,10 @@ def neighbour_diffs(R: torch.Tensor, diagonals: bool = False) -> list[torch.Tens
     return [a - b for a, b in neighbour_pairs(R, diagonals)]
 
 # %% ../nbs/09_losses.ipynb #fd93cf1b
+def is_channels_last(R: torch.Tensor) -> bool:
+    "Whether the 4-d tensor `R` is laid out channels_last (and not also plainly contiguous, as when C = 1 or H = W = 1)."
+    return R.is_contiguous(memory_format=torch.channels_last) and not R.is_contiguous()
+
 class _Continuity(torch.autograd.Function):
     "Sum over directions of the mean L1 / Huber penalty of neighbour differences, with the gradient computed directly."
     @staticmethod
@@ -47,8 +51,8 @@ class _Continuity(torch.autograd.Function):
                 grads.append(d.clamp_(-delta, delta).div_(n))
         ctx.save_for_backward(*grads)
         ctx.diagonals = diagonals
-        cl = R.is_contiguous(memory_format=torch.channels_last) and not R.is_contiguous()
-        ctx.like = dict(size=R.shape, dtype=R.dtype, device=R.device, memory_format=torch.channels_last if cl else torch.contiguous_format)
+        ctx.like = dict(size=R.shape, dtype=R.dtype, device=R.device,
+                        memory_format=torch.channels_last if is_channels_last(R) else torch.contiguous_format)
         return total
 
     @staticmethod

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from .core import ImageLike, load_image, get_device, seed_everything
 from .guidance import Guidance, compute_guidance, relabel_consecutive
 from .model import DynaCNN
-from .losses import continuity_loss, continuity_plain, continuity_weight, guide_target
+from .losses import continuity_loss, continuity_plain, continuity_weight, guide_target, is_channels_last
 from .filters import gray_guide, guided_filter, fast_guided_upsample, upsample_rows
 
 # %% auto #0
@@ -128,10 +128,10 @@ def n_labels(clusters: torch.Tensor, p: int) -> int:
     return int((torch.bincount(clusters.flatten(), minlength=p) > 0).sum())
 
 # %% ../nbs/11_segment.ipynb #26ff2afe
-def loss_terms(R: torch.Tensor, clusters: torch.Tensor, target: torch.Tensor | None, w_con: torch.Tensor, cfg: SegmentConfig,
+def loss_terms(R: torch.Tensor, clusters: torch.Tensor, target: torch.Tensor | None, w_con: float | torch.Tensor, cfg: SegmentConfig,
                plain: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     "The weighted loss of response `R` (B, p, h, w) given its argmax `clusters` and aligned guidance `target` (B, h, w) or None, and its terms [loss, sim, con(, guide)] detached in one tensor."
-    if R.is_contiguous(memory_format=torch.channels_last) and not R.is_contiguous():   # channels along memory: rows of p, no copy
+    if is_channels_last(R):   # channels along memory: rows of p, no copy
         logp, flat = F.log_softmax(R.permute(0, 2, 3, 1), -1).reshape(-1, R.shape[1]), torch.flatten
     else: logp, flat = F.log_softmax(R, 1), (lambda t: t)
     l_sim = F.nll_loss(logp, flat(clusters))   # one log-softmax for both cross-entropies (L_sim and L_guide)
@@ -148,7 +148,7 @@ class _GradInLayout(torch.autograd.Function):
     "Identity whose backward hands the gradient on in the input's memory format."
     @staticmethod
     def forward(ctx, R: torch.Tensor) -> torch.Tensor:
-        ctx.fmt = torch.channels_last if R.is_contiguous(memory_format=torch.channels_last) and not R.is_contiguous() else torch.contiguous_format
+        ctx.fmt = torch.channels_last if is_channels_last(R) else torch.contiguous_format
         return R.view_as(R)
     @staticmethod
     def backward(ctx, g: torch.Tensor) -> torch.Tensor: return g.contiguous(memory_format=ctx.fmt)
@@ -165,11 +165,10 @@ def step_loss(R: torch.Tensor, guide: torch.Tensor | None, cfg: SegmentConfig, o
     K = n_labels(clusters, cfg.p)     # the step's one host sync before the backward: the weight needs K
     w_con = continuity_weight(cfg.weight_rule, K, cfg.mu, cfg.beta, opt_nc)
     target = None if guide is None else guide_target(guide, clusters, cfg.p, cfg.align, n_guide or int(guide.max()) + 1)
-    args = (R, clusters, target, R.new_tensor(w_con), cfg)   # the weight as a tensor: a compiled graph does not change with K
-    if not cfg.compile_loss: loss, vals = loss_terms(*args)
-    else:
-        try: loss, vals = compiled_loss_terms()(_GradInLayout.apply(R), *args[1:])   # the compiled backward returns a contiguous gradient
-        except Exception as e:
+    if not cfg.compile_loss: loss, vals = loss_terms(R, clusters, target, w_con, cfg)
+    else:   # the weight as a tensor, so that the graph does not change with K; the compiled backward returns a contiguous gradient
+        try: loss, vals = compiled_loss_terms()(_GradInLayout.apply(R), clusters, target, R.new_tensor(w_con), cfg)
+        except torch._dynamo.exc.BackendCompilerFailed as e:   # compiling failed (errors of the terms themselves pass unchanged)
             raise RuntimeError(f'compile_loss=True needs torch.compile to work on {R.device.type} (a C++ compiler on a CPU, triton on '
                                f'CUDA); it failed with {type(e).__name__}: {str(e)[:300]}. Set compile_loss=False to run eagerly.') from e
     vals = vals.tolist()   # one sync for the record
